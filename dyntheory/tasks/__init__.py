@@ -6,4 +6,5 @@ from dyntheory.tasks._fixed import FixedData as FixedData
 from dyntheory.tasks._modular import ModularArithmetic as ModularArithmetic
 from dyntheory.tasks._multitask_parity import MultitaskSparseParity as MultitaskSparseParity
 from dyntheory.tasks._parity import SparseParity as SparseParity
+from dyntheory.tasks._power_law import PowerLawFeatures as PowerLawFeatures
 from dyntheory.tasks._teacher_student import TeacherStudent as TeacherStudent

@@ -21,9 +21,10 @@ class MultitaskSparseParity(TaskBase):
     frequent). Subtask ``t`` is the parity of its own ``k``-subset of the ``n_bits`` data bits;
     the subsets are drawn from the task stream (exposed as the state's ``subsets``,
     ``(n_tasks, k)``). The input is the one-hot control code of the subtask (``n_tasks`` entries
-    in ``{0, 1}``) followed by the data bits, uniform in ``{-1, +1}`` as in ``SparseParity``; the
-    class is 1 when the product of the subtask's bits is -1. Two-class cross-entropy, so an
-    unlearned subtask costs ``log 2`` per sample.
+    in ``{0, 1}``) followed by the data bits, uniform in ``{-1, +1}`` as in ``SparseParity`` (the
+    paper's bits are ``{0, 1}``; the labels are the same function); the class is 1 when the
+    product of the subtask's bits is -1. Two-class cross-entropy, so a subtask at chance costs
+    ``log 2`` per sample.
 
     ``n_train=None`` streams fresh samples (online, the paper's setting); otherwise a fixed set
     drawn from the same distribution is visited in replayable epochs. The state holds
@@ -32,7 +33,8 @@ class MultitaskSparseParity(TaskBase):
       ``test_loss`` estimates the Zipf-weighted expected loss), with their subtask indices in
       ``test_task``;
     - ``per_task``: a stratified set, ``x`` of shape ``(n_tasks, n_per_task, d_in)`` and ``y``
-      ``(n_tasks, n_per_task)``, for per-subtask loss curves (see :func:`per_task_losses`);
+      ``(n_tasks, n_per_task)``, for per-subtask loss curves: a ``dt.Metric`` reads
+      ``ctx.task_state["per_task"]`` (see ``sims.quanta_scaling.TaskLoss``);
     - ``probs``: the Zipf frequencies.
 
     ``alpha`` is traced: sweeping it forms data groups without recompiling.
@@ -67,6 +69,9 @@ class MultitaskSparseParity(TaskBase):
         positive_int(self, "n_train", allow_none=True)
         if self.k > self.n_bits:
             raise ValueError(f"MultitaskSparseParity.k must be <= n_bits={self.n_bits}, got {self.k!r}")
+        if self.n_tasks > math.comb(self.n_bits, self.k):
+            raise ValueError(f"MultitaskSparseParity.n_tasks must be <= C(n_bits, k) = "
+                             f"{math.comb(self.n_bits, self.k)} distinct subsets, got {self.n_tasks!r}")
         if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
                 or not math.isfinite(self.alpha) or self.alpha < 0):
             raise ValueError(f"MultitaskSparseParity.alpha must be a finite number >= 0, got {self.alpha!r}")
@@ -80,9 +85,36 @@ class MultitaskSparseParity(TaskBase):
         w = rank ** (-(jnp.asarray(alpha, rank.dtype) + 1.0))
         return w / jnp.sum(w)
 
+    def subsets(self, key) -> jax.Array:
+        """The subtasks' bit subsets, ``(n_tasks, k)`` sorted rows, distinct when affordable.
+
+        With at most 2^20 possible subsets, ``n_tasks`` distinct ranks are drawn without
+        replacement and unranked in the combinatorial number system (as the paper requires
+        distinct subsets: two subtasks on one subset would share their quantum). Beyond that,
+        each row is an independent draw and a repeat has probability below n_tasks^2 / 2^21.
+        """
+        n_subsets = math.comb(self.n_bits, self.k)
+        if n_subsets > 1 << 20:
+            keys = jax.random.split(key, self.n_tasks)
+            return jax.vmap(lambda kk: jnp.sort(jax.random.permutation(kk, self.n_bits)[: self.k]))(keys)
+        # n_tasks distinct ranks: the top scores of i.i.d. uniforms (one sort-free top_k).
+        _, rank = jax.lax.top_k(jax.random.uniform(key, (n_subsets,)), self.n_tasks)
+        cols = []
+        for i in range(self.k, 0, -1):  # largest element first: max c with C(c, i) <= rank
+            table = jnp.asarray([math.comb(c, i) for c in range(self.n_bits)], dtype=rank.dtype)
+            c = jnp.searchsorted(table, rank, side="right", method="compare_all") - 1
+            rank = rank - table[c]
+            cols.append(c)
+        return jnp.stack(cols[::-1], axis=-1).astype(jnp.int32)
+
     def _encode(self, subsets, task, key):
         """Inputs and labels for the subtask indices ``task`` (any leading shape)."""
-        bits = jnp.where(jax.random.bernoulli(key, 0.5, (*task.shape, self.n_bits)), 1.0, -1.0)
+        # 32 random bits per uint32 word: far fewer generator calls than one Bernoulli per bit.
+        n_words = -(-self.n_bits // 32)
+        words = jax.random.bits(key, (*task.shape, n_words), dtype=jnp.uint32)
+        j = jnp.arange(self.n_bits)
+        bit = (words[..., j // 32] >> (j % 32).astype(jnp.uint32)) & jnp.uint32(1)
+        bits = jnp.where(bit == 1, 1.0, -1.0)
         control = jax.nn.one_hot(task, self.n_tasks, dtype=bits.dtype)
         relevant = jnp.take_along_axis(bits, subsets[task], axis=-1)
         y = (jnp.prod(relevant, axis=-1) < 0).astype(jnp.int32)
@@ -90,13 +122,16 @@ class MultitaskSparseParity(TaskBase):
 
     def _sample(self, subsets, probs, key, n):
         k_task, k_bits = jax.random.split(key)
-        task = jax.random.categorical(k_task, jnp.log(probs), shape=(n,))
+        # Inverse CDF: one uniform per sample (categorical would draw n_tasks Gumbels each).
+        cdf = jnp.cumsum(probs)
+        u = jax.random.uniform(k_task, (n,), dtype=probs.dtype) * cdf[-1]
+        task = jnp.minimum(jnp.searchsorted(cdf, u, side="right", method="compare_all"),
+                           self.n_tasks - 1)
         return self._encode(subsets, task, k_bits), task
 
     def setup(self, task_key, noise_key, tp):
         k_sub, k_test, k_per, k_train = jax.random.split(task_key, 4)
-        sub_keys = jax.random.split(k_sub, self.n_tasks)
-        subsets = jax.vmap(lambda kk: jnp.sort(jax.random.permutation(kk, self.n_bits)[: self.k]))(sub_keys)
+        subsets = self.subsets(k_sub)
         probs = self.probs(tp["alpha"])
         test, test_task = self._sample(subsets, probs, k_test, self.n_test)
         strata = jnp.broadcast_to(jnp.arange(self.n_tasks)[:, None], (self.n_tasks, self.n_per_task))
@@ -116,15 +151,3 @@ class MultitaskSparseParity(TaskBase):
     def eval_sets(self, state, tp):
         return {"train": state.get("train"), "test": state["test"]}
 
-
-def per_task_losses(apply, params, state) -> jax.Array:
-    """Mean cross-entropy of ``apply(params, .)`` on each subtask's stratified set, ``(n_tasks,)``.
-
-    Example:
-        >>> # inside a Metric: per_task_losses(ctx.apply, ctx.params, ctx.task_state)[t]
-    """
-    per = state["per_task"]
-    logits = apply(params, per.x.reshape(-1, per.x.shape[-1])).reshape(*per.y.shape, -1)
-    logp = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(logp, per.y[..., None], axis=-1)[..., 0]
-    return jnp.mean(nll, axis=-1)
