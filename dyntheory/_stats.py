@@ -1,8 +1,9 @@
-"""Verdicts: does a population of simulated members agree with theory, within a tolerance?
+"""Equivalence: does a population of simulated members agree with theory, within a tolerance?
 
-Every check ends in a :class:`Verdict`, one readable line that says what was measured, its
-bootstrap interval, the tolerance and how many members it rests on. Members whose metric is not
-finite (diverged runs) are excluded and counted, never silently averaged in.
+:func:`bootstrap_ci` gives the percentile interval of a statistic over members, vectorised over
+every other axis; :func:`equivalence` turns it into a :class:`~dyntheory._verdict.Verdict`.
+Members whose metric is not finite (diverged runs) are excluded and counted, never silently
+averaged in.
 
 Equivalence, not "no significant difference": :func:`equivalence` passes only when the whole
 confidence interval of the discrepancy lies inside ``±tol`` (two one-sided tests, TOST: Schuirmann
@@ -20,18 +21,16 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
 
-__all__ = [
-    "SlopeFit", "Summary", "Verdict", "aggregate", "bootstrap_ci", "equivalence", "fit_slope",
-    "slope_verdict",
-]
+from dyntheory._verdict import Verdict
+
+__all__ = ["bootstrap_ci", "equivalence"]
 
 # With nan_policy="omit" the resample carries NaN padding, so the statistic must skip NaNs.
 _NAN_VERSIONS: dict[Callable[..., Any], Callable[..., Any]] = {
@@ -121,57 +120,6 @@ def bootstrap_ci(samples: Any, *, axis: int, stat: Callable[..., Any] = np.mean,
     return shape(estimate), shape(lo), shape(hi)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Verdict:
-    """The outcome of one comparison between simulation and theory.
-
-    Attributes:
-        name: what was checked, e.g. ``"saxe_t_learn"``.
-        passed: whether the check passed.
-        effect: the measured discrepancy (e.g. relative error, or fitted minus predicted slope).
-        interval: ``(lo, hi)`` bootstrap interval of ``effect``.
-        tolerance: the allowed half-width around zero.
-        n_members: finite members the verdict rests on.
-        detail: one short clause (worst coordinate, fitted value, why it failed).
-        label: how ``effect`` reads in the one-line summary (``"rel.err"``, ``"diff"``, ...).
-        n_excluded: members excluded because their metric was not finite.
-        per_coord: optional per-coordinate table behind the verdict (not compared or hashed).
-    """
-
-    name: str
-    passed: bool
-    effect: float
-    interval: tuple[float, float]
-    tolerance: float
-    n_members: int
-    detail: str = ""
-    label: str = "effect"
-    n_excluded: int = 0
-    per_coord: xr.Dataset | None = dataclasses.field(default=None, compare=False, hash=False,
-                                                     repr=False)
-
-    def __post_init__(self):
-        if len(self.interval) != 2:
-            raise ValueError(f"Verdict {self.name!r}: interval must be (lo, hi), got {self.interval!r}")
-        object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
-        object.__setattr__(self, "passed", bool(self.passed))
-
-    def __str__(self) -> str:
-        lo, hi = self.interval
-        excluded = f", {self.n_excluded} non-finite excluded" if self.n_excluded else ""
-        line = (f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.label} {self.effect:.3g} "
-                f"[{lo:.3g}, {hi:.3g}] {'within' if self.passed else 'not within'} "
-                f"±{self.tolerance:.3g} (n={self.n_members} members{excluded})")
-        return f"{line}; {self.detail}" if self.detail else line
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python (JSON-ready) dict of every field except ``per_coord``."""
-        return {"name": self.name, "passed": self.passed, "effect": float(self.effect),
-                "interval": [self.interval[0], self.interval[1]], "tolerance": float(self.tolerance),
-                "n_members": int(self.n_members), "n_excluded": int(self.n_excluded),
-                "label": self.label, "detail": self.detail}
-
-
 def _coord_label(da: xr.DataArray, flat_index: int) -> str:
     pos = np.unravel_index(flat_index, da.shape)
     return ", ".join(f"{d}={da[d].values[i].item() if d in da.coords else i}"
@@ -259,197 +207,3 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = 
         interval=(float(lo.ravel()[worst]), float(hi.ravel()[worst])), tolerance=float(tol),
         n_members=int(n.sum()), detail=detail, label="rel.err" if relative else "diff",
         n_excluded=int(effect.size - n.sum()), per_coord=per_coord)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class SlopeFit:
-    """A least-squares slope with a bootstrap interval.
-
-    Attributes:
-        slope: fitted slope (log-log when ``log``).
-        intercept: fitted intercept (of ``log y`` on ``log x`` when ``log``).
-        interval: ``(lo, hi)`` percentile bootstrap interval of the slope.
-        level: confidence level of ``interval``.
-        n_members: replicate members used (1 when ``y`` had no member axis).
-        n_excluded: non-finite values of ``y`` excluded.
-        log: whether the fit was log-log.
-    """
-
-    slope: float
-    intercept: float
-    interval: tuple[float, float]
-    level: float
-    n_members: int
-    n_excluded: int
-    log: bool
-
-
-def _wls_line(X: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted least-squares line, vectorised over leading axes; zero weight drops a point."""
-    W = np.where(np.isfinite(Y), W, 0.0)
-    Y = np.where(W > 0, Y, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sw = W.sum(-1)
-        mx, my = (W * X).sum(-1) / sw, (W * Y).sum(-1) / sw
-        dx = X - mx[..., None]
-        sxx = (W * dx**2).sum(-1)
-        slope = (W * dx * (Y - my[..., None])).sum(-1) / sxx
-        slope = np.where(sxx > 1e-12 * np.maximum(sw, 1e-300), slope, np.nan)
-    return slope, my - slope * mx
-
-
-def fit_slope(x: Any, y: Any, *, log: bool = True, n_boot: int = 2000, level: float = 0.95,
-              seed: int = 0) -> SlopeFit:
-    """Fit the slope of ``y`` (member mean) against ``x``, with a bootstrap interval.
-
-    ``y`` is ``(len(x),)`` or ``(len(x), members)``. With members, the line is fitted to the
-    member mean at each ``x`` (``log`` of the mean when ``log``) and the bootstrap resamples
-    members (jointly across ``x``, as they share seeds). Without, it resamples points. Non-finite
-    values are excluded and counted.
-
-    Args:
-        x: the abscissae, positive when ``log``.
-        y: values, shape ``(len(x),)`` or ``(len(x), members)``.
-        log: fit ``log y`` against ``log x`` (a power-law exponent) instead of ``y`` on ``x``.
-        n_boot: bootstrap resamples.
-        level: confidence level.
-        seed: bootstrap seed.
-
-    Returns:
-        A :class:`SlopeFit`.
-
-    Example:
-        >>> x = np.array([1.0, 2.0, 4.0, 8.0])
-        >>> round(fit_slope(x, 3 * x**-0.5).slope, 6)
-        -0.5
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"fit_slope: x must be 1-d with at least 2 points, got shape {x.shape}")
-    if y.ndim not in (1, 2) or y.shape[0] != x.size:
-        raise ValueError(f"fit_slope: y must have shape ({x.size},) or ({x.size}, members), got {y.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError(f"fit_slope: x must be finite, got {x}")
-    if log and (x <= 0).any():
-        raise ValueError(f"fit_slope: log=True needs x > 0, got x={float(x[x <= 0][0])!r}")
-    _check_level(level, "fit_slope")
-    members = y.ndim == 2
-    y2 = np.where(np.isfinite(y), y, np.nan).reshape(x.size, -1)
-    X = np.log(x) if log else x
-    rng = np.random.default_rng(seed)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN points: dropped by _wls_line
-        mean = np.nanmean(y2, axis=1)
-        if log and (mean <= 0).any():
-            bad = int(np.flatnonzero(mean <= 0)[0])
-            raise ValueError(f"fit_slope: log=True needs mean y > 0, got {float(mean[bad])!r} "
-                             f"at x={float(x[bad])!r}")
-        if np.isfinite(mean).sum() < 2:
-            raise ValueError("fit_slope: fewer than 2 points have a finite y")
-        fy = (lambda m: np.log(np.where(m > 0, m, np.nan))) if log else (lambda m: m)
-        slope, intercept = _wls_line(X, fy(mean), np.ones_like(X))
-        if members:  # resample members, jointly across x (they share seeds)
-            idx = rng.integers(0, y2.shape[1], size=(int(n_boot), y2.shape[1]))
-            boot_mean = np.nanmean(y2[:, idx], axis=-1).T  # (n_boot, len(x))
-            boot, _ = _wls_line(X, fy(boot_mean), np.ones_like(boot_mean))
-        else:  # pairs bootstrap as multinomial weights: the same resample, no copies
-            counts = rng.multinomial(x.size, np.full(x.size, 1.0 / x.size), size=int(n_boot))
-            boot, _ = _wls_line(X, np.broadcast_to(fy(mean), counts.shape), counts.astype(float))
-    lo, hi = np.nanquantile(boot, [(1.0 - level) / 2, (1.0 + level) / 2])
-    return SlopeFit(slope=float(slope), intercept=float(intercept), interval=(float(lo), float(hi)),
-                    level=level, n_members=y2.shape[1] if members else 1,
-                    n_excluded=int(np.isnan(y2).sum()), log=log)
-
-
-def slope_verdict(x: Any, y_samples: Any, *, predicted: float, tol: float, name: str,
-                  log: bool = True, mode: Literal["ci", "point"] = "ci", level: float = 0.95,
-                  n_boot: int = 2000, seed: int = 0) -> Verdict:
-    """Check a fitted (log-log) slope against a predicted exponent.
-
-    ``mode="ci"`` (default) passes iff the whole bootstrap interval of ``fitted - predicted``
-    lies within ``±tol``: the same equivalence rule as :func:`equivalence`, so an under-powered
-    sweep fails instead of passing on a lucky point estimate. ``mode="point"`` passes iff
-    ``|fitted - predicted| <= tol`` (a diffrax-style order test); the interval is reported either
-    way. ``tol`` absorbs known finite-size corrections to an asymptotic exponent.
-
-    Args:
-        x: sweep values (e.g. widths), shape ``(P,)``.
-        y_samples: metric, shape ``(P,)`` or ``(P, members)``.
-        predicted: the theory's slope.
-        tol: allowed deviation of the slope.
-        name: identifier printed in the verdict.
-        log: log-log slope (an exponent) instead of a linear slope.
-        mode: ``"ci"`` or ``"point"`` (see above).
-        level: confidence level.
-        n_boot: bootstrap resamples.
-        seed: bootstrap seed.
-
-    Returns:
-        A :class:`Verdict` whose effect is ``fitted - predicted``.
-
-    Example:
-        >>> x = np.array([1.0, 2.0, 4.0, 8.0])
-        >>> slope_verdict(x, 3 * x**-0.5, predicted=-0.5, tol=0.01, name="exp").passed
-        True
-    """
-    if mode not in ("ci", "point"):
-        raise ValueError(f"slope_verdict {name!r}: mode must be 'ci' or 'point', got {mode!r}")
-    if not (np.isfinite(tol) and tol > 0):
-        raise ValueError(f"slope_verdict {name!r}: tol must be a positive number, got {tol!r}")
-    fit = fit_slope(x, y_samples, log=log, n_boot=n_boot, level=level, seed=seed)
-    lo, hi = fit.interval[0] - predicted, fit.interval[1] - predicted
-    effect = fit.slope - predicted
-    passed = (lo >= -tol and hi <= tol) if mode == "ci" else abs(effect) <= tol
-    detail = (f"{'log-log ' if log else ''}slope {fit.slope:.4g} [{fit.interval[0]:.4g}, "
-              f"{fit.interval[1]:.4g}] vs predicted {predicted:.4g} ({mode} rule)")
-    return Verdict(name=name, passed=bool(passed), effect=effect, interval=(lo, hi),
-                   tolerance=float(tol), n_members=fit.n_members, detail=detail,
-                   label="slope-pred", n_excluded=fit.n_excluded)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class Summary:
-    """Several verdicts at a glance; ``str()`` gives the table.
-
-    Attributes:
-        verdicts: the verdicts, in order.
-        passed: True iff every verdict passed.
-        n_passed: how many passed.
-        failed: the verdicts that failed.
-        table: one row per verdict and a final "k/n passed" line.
-    """
-
-    verdicts: tuple[Verdict, ...]
-    passed: bool
-    n_passed: int
-    failed: tuple[Verdict, ...]
-    table: str
-
-    def __str__(self) -> str:
-        return self.table
-
-
-def aggregate(verdicts: Sequence[Verdict]) -> Summary:
-    """Collect verdicts into a :class:`Summary` (``passed`` iff all passed; ``table`` to print).
-
-    Example:
-        >>> v = Verdict(name="a", passed=True, effect=0.01, interval=(0.0, 0.02), tolerance=0.1,
-        ...             n_members=8)
-        >>> s = aggregate([v]); s.passed, s.n_passed
-        (True, 1)
-    """
-    verdicts = tuple(verdicts)
-    for i, v in enumerate(verdicts):
-        if not isinstance(v, Verdict):
-            raise TypeError(f"aggregate: verdicts[{i}] is a {type(v).__name__}, not a Verdict")
-    rows = [("", "name", "measure", "effect", "interval", "tol", "n")] + [
-        ("PASS" if v.passed else "FAIL", v.name, v.label, f"{v.effect:.3g}",
-         f"[{v.interval[0]:.3g}, {v.interval[1]:.3g}]", f"±{v.tolerance:.3g}",
-         str(v.n_members) + (f" (-{v.n_excluded})" if v.n_excluded else "")) for v in verdicts]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    n_passed = sum(v.passed for v in verdicts)
-    table = "\n".join(["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-                      + [f"{n_passed}/{len(verdicts)} passed"])
-    return Summary(verdicts=verdicts, passed=n_passed == len(verdicts), n_passed=n_passed,
-                   failed=tuple(v for v in verdicts if not v.passed), table=table)

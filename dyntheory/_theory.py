@@ -165,7 +165,8 @@ class TheoryResult:
             **fixed: inputs given as plain numbers.
 
         Returns:
-            A Dataset with one variable per output (prefixed ``theory_``) plus ``theory_valid``.
+            A Dataset with one variable per output (prefixed ``theory_``) plus ``theory_valid``,
+            computed in float64 (``jax.enable_x64`` inside this call only).
         """
         names = dict(names or {})
         arrays = {}
@@ -181,8 +182,12 @@ class TheoryResult:
         bcast = xr.broadcast(*arrays.values())
         dims = bcast[0].dims
         np_vals = [np.asarray(a.transpose(*dims).values, dtype=float) for a in bcast]
-        out = {f"theory_{k}": (dims, np.asarray(v)) for k, v in self(**dict(zip(self.inputs, np_vals))).items()}
-        out["theory_valid"] = (dims, np.asarray(self.valid(**dict(zip(self.inputs, np_vals)))))
+        # Theory is evaluated in float64 whatever the global setting: a float32 prediction would
+        # bound the agreement a verdict can report at ~1e-7 and overflow earlier than the sim.
+        with jax.enable_x64(True):
+            inputs = dict(zip(self.inputs, (jnp.asarray(v, jnp.float64) for v in np_vals)))
+            out = {f"theory_{k}": (dims, np.asarray(v)) for k, v in self(**inputs).items()}
+            out["theory_valid"] = (dims, np.asarray(self.valid(**inputs)))
         coords_out = {d: bcast[0][d] for d in dims if d in bcast[0].coords}
         ds = xr.Dataset(out, coords=coords_out)
         ds.attrs.update(theory=self.name, citation=self.citation)

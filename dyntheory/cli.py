@@ -72,7 +72,8 @@ def cmd_run(args) -> int:
 
 def cmd_figure(args) -> int:
     mod = _resolve(args.figure, FIG_PACKAGE)
-    return mod.main(["--size", args.size, "--out", args.out]) or 0
+    rc = mod.main(["--size", args.size, "--out", args.out])
+    return rc if isinstance(rc, int) else 0  # some scripts return the figure's path
 
 
 def cmd_summary(args) -> int:

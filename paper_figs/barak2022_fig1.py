@@ -19,17 +19,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import sparse_parity as sim  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import sparse_parity as sim
 
 NAME = "barak2022_fig1"
 N_SHOWN = 3  # faint single-seed curves per n
@@ -91,8 +86,7 @@ def draw(ds, path: str) -> None:
     ax.legend(fontsize=6)
     fig.suptitle("SGD learns (n, k)-sparse parities abruptly after a plateau growing with n "
                  "(Barak et al. 2022)", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -109,21 +103,10 @@ def report(ds) -> None:
               f"[{float(d.exponent_fit_lo):.3g}, {float(d.exponent_fit_hi):.3g}] (95% CI) vs "
               f"reference k-1 = {float(d.theory_gap_exponent):.3g} (Fourier-gap drift vs noise), "
               f"k = {int(k)} (search count); paper: n^O(k)")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

@@ -17,17 +17,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import edge_of_stability as sim  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import edge_of_stability as sim
 
 NAME = "cohen2021_fig1"
 
@@ -58,8 +53,7 @@ def draw(ds, path: str) -> None:
     ax_s.set_ylim(0, 1.35 * top)
     fig.suptitle("Progressive sharpening, then the edge of stability: sharpness settles at $2/\\eta$",
                  fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -72,21 +66,10 @@ def report(ds) -> None:
         tag = " (control)" if bool(ds.control.sel(lr=eta)) else ""
         print(f"  eta={eta:<5g} 2/eta={pred:7.3f}  measured {float(est):7.3f} [{float(lo):.3f}, "
               f"{float(hi):.3f}]  ratio {float(est) / pred:.4f}{tag}")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

@@ -17,17 +17,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import conservation_law as sim  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import conservation_law as sim
 
 NAME = "du2018_fig1"
 STYLE = {"fixed_time": ("o", "tab:blue", "fixed flow time T"), "fixed_steps": ("s", "tab:red", "fixed steps n")}
@@ -67,8 +62,7 @@ def draw(ds, path: str) -> dict:
         ax.set_title(f"{kind} net, depth 3: {what}", fontsize=10)
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("Layer balance $W_j^T W_j - W_{j+1} W_{j+1}^T$ under GD (Du, Hu & Lee 2018)", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
     return fits
 
 
@@ -77,21 +71,10 @@ def report(ds, fits) -> None:
         predicted = float(ds[f"theory_exponent_{protocol}"].sel(model=kind))
         print(f"{kind} {protocol}: fitted slope {fit.slope:.4f} [{fit.interval[0]:.4f}, {fit.interval[1]:.4f}] "
               f"vs predicted {predicted:g} (n={fit.n_members} members)")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    fits = draw(ds, path)
-    report(ds, fits)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

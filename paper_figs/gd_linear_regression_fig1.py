@@ -15,16 +15,11 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sims import linear_regression_gd as sim  # noqa: E402
+from paper_figs import _common
+from sims import linear_regression_gd as sim
 
 NAME = "gd_linear_regression_fig1"
 
@@ -101,8 +96,7 @@ def draw(ds, path: str) -> None:
     ax.legend(fontsize=7, ncol=3, loc="lower left")
     fig.suptitle("Gradient descent on whitened linear regression: each eigenmode decays as "
                  "$(1-\\eta\\lambda_i)^t$", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -114,21 +108,10 @@ def report(ds) -> None:
         pred = "diverge" if not bool(ds.stable_pred.sel(lr=eta)) else "converge"
         print(f"  eta*lambda_max={eta * lam_max:5.3g}: predicted {pred:8s} measured diverged "
               f"{div}/{ds.sizes['seed']}")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

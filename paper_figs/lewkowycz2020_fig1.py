@@ -23,17 +23,12 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import catapult_uv as sim  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import catapult_uv as sim
 
 NAME = "lewkowycz2020_fig1"
 COLORS = {sim.LAZY: "tab:blue", sim.CATAPULT: "tab:orange", sim.DIVERGENT: "tab:red",
@@ -167,8 +162,7 @@ def draw(ds, path: str) -> None:
     ax.legend(fontsize=7, loc="upper right")
     fig.suptitle("Catapult mechanism: lazy ($\\eta\\lambda_0<2$), catapult ($2<\\eta\\lambda_0<4$), "
                  "divergent ($>4$) in the uv model; where a wide ReLU net lands", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -196,21 +190,10 @@ def report(ds) -> None:
         print(f"  {name}: mean {float(est):.3f} [{float(lo):.3f}, {float(hi):.3f}] over "
               f"{mid.size} seeds (grid brackets {np.round(lo_v.values, 2).tolist()} .. "
               f"{np.round(hi_v.values, 2).tolist()}); predicted {pred}")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

@@ -20,18 +20,14 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import grokking_weight_norm as sim  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import grokking_weight_norm as sim
 
 NAME = "liu2023_fig1"
 PHASE_COLORS = {"comprehension": "tab:green", "grokking": "tab:blue", "memorization": "tab:orange",
@@ -120,8 +116,7 @@ def draw(ds, path: str) -> None:
     ax.legend(fontsize=7)
     fig.suptitle("Grokking on modular addition: train first, test later; delay ~ 1/weight decay "
                  "(Omnigrok, Liu et al. 2023)", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -138,21 +133,10 @@ def report(ds) -> None:
     fit = dt.fit_slope(ref.weight_decay.values, ref.t_grok.transpose("weight_decay", "seed").values)
     print(f"exponent d ln t_grok / d ln gamma = {fit.slope:.3g} [{fit.interval[0]:.3g}, "
           f"{fit.interval[1]:.3g}] (95% CI) vs Omnigrok -1")
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

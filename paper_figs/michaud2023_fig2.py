@@ -18,16 +18,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
+from paper_figs import _common
+from sims import quanta_scaling as sim
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sims import quanta_scaling as sim  # noqa: E402
+NAME = "michaud2023_fig2"
 
 
 def draw(ds, verdicts, path: str) -> None:
@@ -93,32 +90,20 @@ def draw(ds, verdicts, path: str) -> None:
     cx.set(xscale="log", yscale="log", xlabel="subtask frequency p_k",
            ylabel="step where loss < log(2)/2", title=f"width {wide}: quanta learned at D p_k = tau")
     cx.legend(fontsize=7)
-    text = "\n".join(f"{'PASS' if v.passed else 'FAIL'} {v.name}: {v.effect:+.3g} "
-                     f"[{v.interval[0]:+.3g}, {v.interval[1]:+.3g}] tol {v.tolerance:.2g}"
-                     for v in verdicts)
-    cx.text(0.02, 0.02, text, transform=cx.transAxes, fontsize=6.5, va="bottom", family="monospace")
+    _common.verdict_box(cx, verdicts)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
-def main(argv=None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    verdicts = sim.check(ds)
+def report(ds) -> None:
     print(f"predicted: loss-vs-parameters exponent alpha = {float(ds['theory_exponent_N']):.4g}, "
           f"loss-vs-data exponent alpha/(alpha+1) = {float(ds['theory_exponent_D']):.4g}, "
           f"learning step of subtask k proportional to 1/p_k (slope -1)")
-    for v in verdicts:
-        print(v)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "michaud2023_fig2.png")
-    draw(ds, verdicts, path)
-    print(f"wrote {path}")
-    return path
+
+
+def main(argv=None) -> str:
+    return _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report,
+                        verdicts_in_figure=True)
 
 
 if __name__ == "__main__":

@@ -18,16 +18,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
+from paper_figs import _common
+from sims import power_law_features as sim
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from sims import power_law_features as sim  # noqa: E402
+NAME = "paquette2024_fig1"
 
 
 def draw(ds, verdicts, path: str) -> None:
@@ -73,31 +70,19 @@ def draw(ds, verdicts, path: str) -> None:
     bx.set(xscale="log", yscale="log", xlabel="d (visible top features)", ylabel="final loss",
            title="capacity floor")
     bx.legend(fontsize=7)
-    text = "\n".join(f"{'PASS' if v.passed else 'FAIL'} {v.name}: {v.effect:+.3g} "
-                     f"[{v.interval[0]:+.3g}, {v.interval[1]:+.3g}] tol {v.tolerance:.2g}"
-                     for v in verdicts)
-    bx.text(0.02, 0.02, text, transform=bx.transAxes, fontsize=6.5, va="bottom", family="monospace")
+    _common.verdict_box(bx, verdicts)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
+
+
+def report(ds) -> None:
+    print(f"predicted time exponent (2a+2b-1)/(2a) = {float(ds['theory_exponent_t']):.4g}, "
+          f"capacity exponent 2a+2b-1 = {float(ds['theory_exponent_d']):.4g}")
 
 
 def main(argv=None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    verdicts = sim.check(ds)
-    print(f"predicted time exponent (2a+2b-1)/(2a) = {float(ds['theory_exponent_t']):.4g}, "
-          f"capacity exponent 2a+2b-1 = {float(ds['theory_exponent_d']):.4g}")
-    for v in verdicts:
-        print(v)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, "paquette2024_fig1.png")
-    draw(ds, verdicts, path)
-    print(f"wrote {path}")
-    return path
+    return _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report,
+                        verdicts_in_figure=True)
 
 
 if __name__ == "__main__":

@@ -18,18 +18,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import os
+import matplotlib.pyplot as plt
+import numpy as np
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-import dyntheory as dt  # noqa: E402
-from sims import saxe_deep_linear as sim  # noqa: E402
-from theory import saxe_deep_linear as saxe  # noqa: E402
+import dyntheory as dt
+from paper_figs import _common
+from sims import saxe_deep_linear as sim
+from theory import saxe_deep_linear as saxe
 
 NAME = "saxe2014_fig3"
 N_SHOWN = 3  # members drawn per panel
@@ -88,8 +83,7 @@ def draw(ds, path: str) -> None:
     ax.legend(fontsize=6)
     fig.suptitle("Deep linear networks learn teacher modes in order of singular value "
                  "(Saxe et al. 2014)", fontsize=11)
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _common.save(fig, path)
 
 
 def report(ds) -> None:
@@ -106,21 +100,10 @@ def report(ds) -> None:
                 th = _ci(a.theory_t_half.isel(mode=i).values)[0]
                 line += f"; t_half {est:.1f} [{lo:.1f}, {hi:.1f}] vs theory (median over u0_eff) {th:.1f}"
             print(line)
-    for v in sim.check(ds):
-        print(v)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
-    parser.add_argument("--out", default="figures/")
-    args = parser.parse_args(argv)
-    ds = sim.run(args.size)
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"{NAME}.png")
-    draw(ds, path)
-    report(ds)
-    print(f"wrote {path}")
+    _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
     return 0
 
 

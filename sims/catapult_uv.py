@@ -89,6 +89,11 @@ import numpy as np
 import xarray as xr
 
 import dyntheory as dt
+from dyntheory import AtSteps  # the engine's now; still importable from here
+# phase codes and recording constants stay importable from here (the figure reads sim.PHASES)
+from sims._catapult_phases import (CATAPULT, DENSE, DIVERGENT, FLOOR, LAZY, PHASE_TOL,  # noqa: F401
+                                   PHASES, SPIKE, UNSETTLED, brackets, dense_then_sparse,
+                                   member_fraction, points, sim_phase, valid)
 from theory import catapult_uv as cu
 
 __all__ = ["PAPER", "SMALL", "AtSteps", "Config", "check", "main", "run"]
@@ -145,8 +150,6 @@ SIZES = {"small": SMALL, "paper": PAPER}
 
 BAND = 0.1          # +- band in eta*lambda_0 around 2 and 4 left out of the phase verdicts
 LAZY_FIT_MAX = 1.5  # lazy kernel shift compared where the O(1/n) series converges fast
-SPIKE = 1e-3        # "the loss rose": L at one record > (1 + SPIKE) L at the previous one,
-FLOOR = 1e-8        # counted only while L > FLOOR L_0 (below, rounding of f moves L by O(1))
 
 
 # ---- metrics ---------------------------------------------------------------------------------
@@ -162,38 +165,7 @@ def uv_kernel(params, batch):
     return (jnp.sum(w1 ** 2) + jnp.sum(w2 ** 2)) / w2.shape[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class AtSteps:
-    """Evaluate ``inner`` only at the listed steps (NaN elsewhere), so that an expensive metric
-    (a dense NTK) can ride along a run recorded at every step. The recording step is the same for
-    every member, so ``lax.cond`` stays a branch under the population's ``vmap``."""
-
-    inner: object
-    steps: tuple[int, ...]
-    name: str = "at_steps"
-
-    def init(self, params, key):
-        return self.inner.init(params, key)
-
-    def __call__(self, state, ctx: dt.MetricContext):
-        dtype = jax.tree_util.tree_leaves(ctx.params)[0].dtype
-        hit = jnp.any(jnp.asarray(self.steps) == ctx.step)
-
-        def measure(s):
-            value, s = self.inner(s, ctx)
-            return jnp.asarray(value, dtype), s
-
-        return jax.lax.cond(hit, measure, lambda s: (jnp.full((), jnp.nan, dtype), s), state)
-
-
 # ---- populations -----------------------------------------------------------------------------
-DENSE = 100  # every step recorded up to here (catapults and divergences happen early), then every 5th
-
-
-def _dense_then_sparse(steps: int) -> tuple[int, ...]:
-    return tuple(sorted(set(range(min(DENSE, steps) + 1)) | set(range(DENSE, steps + 1, 5)) | {steps}))
-
-
 def uv_sweep(cfg: Config) -> dt.Sweep:
     """uv model: one member per (lr, width, seed); f and lambda at every step up to DENSE, then every 5th."""
     return dt.Sweep(
@@ -201,7 +173,7 @@ def uv_sweep(cfg: Config) -> dt.Sweep:
         model=dt.models.DeepLinear(depth=2, width=cfg.uv_widths[0], parametrization="ntk"),
         optimizer="sgd", steps=cfg.uv_steps, batch_size=None, dtype="float64",
         axes={"lr": [x / 2.0 for x in cfg.uv_eta_lam], "width": list(cfg.uv_widths)},
-        seeds=cfg.uv_seeds, record=_dense_then_sparse(cfg.uv_steps), checkpoints=[cfg.uv_steps],
+        seeds=cfg.uv_seeds, record=dense_then_sparse(cfg.uv_steps), checkpoints=[cfg.uv_steps],
         metrics={"f": uv_output, "lam": uv_kernel})
 
 
@@ -215,38 +187,15 @@ def relu_sweep(cfg: Config) -> dt.Sweep:
                             bias=False),
         optimizer="sgd", steps=cfg.relu_steps, batch_size=None,
         axes={"lr": [c / cfg.relu_lam0_ref for c in cfg.relu_c]}, seeds=cfg.relu_seeds,
-        record=_dense_then_sparse(cfg.relu_steps), checkpoints=[cfg.relu_steps],
+        record=dense_then_sparse(cfg.relu_steps), checkpoints=[cfg.relu_steps],
         metrics={"ntk": AtSteps(dt.NTKTopEig(), (0, cfg.relu_steps))})
 
 
 # ---- run -------------------------------------------------------------------------------------
-LAZY, CATAPULT, DIVERGENT, UNSETTLED = cu.LAZY, cu.CATAPULT, cu.DIVERGENT, 3
-PHASES = {LAZY: "lazy", CATAPULT: "catapult", DIVERGENT: "divergent", UNSETTLED: "unsettled"}
-
-
-def _valid(m: xr.Dataset) -> xr.DataArray:
-    """True at record steps whose parameters are the member's own (not frozen after overflow).
-
-    ``diverged_at = d`` means update ``d`` overflowed, so step ``d`` is the last finite state."""
-    return (m.diverged_at < 0) | (m.step <= m.diverged_at)
-
-
-def _sim_phase(loss: xr.DataArray, diverged_at: xr.DataArray) -> xr.DataArray:
-    """Phase read off a trajectory: divergent (the engine's overflow flag); catapult (converged,
-    i.e. ended below its initial loss, after the loss rose between two records); lazy (converged
-    with a loss that never rose: in the linearised dynamics every mode contracts, so it cannot);
-    unsettled (none of these by the last step)."""
-    l0, lT = loss.isel(step=0), loss.isel(step=-1)
-    rose = ((loss.shift(step=-1) > (1 + SPIKE) * loss) & (loss > FLOOR * l0)).any("step")
-    converged = np.isfinite(lT) & (lT < l0)
-    phase = xr.where(converged, xr.where(rose, CATAPULT, LAZY), UNSETTLED)
-    return xr.where(diverged_at >= 0, DIVERGENT, phase).astype(int)
-
-
 def _run_uv(cfg: Config, key: int, store: str | None) -> xr.Dataset:
     m = dt.train(uv_sweep(cfg), key=key, store=store).metrics
-    valid = _valid(m)
-    f, lam = m.f.where(valid), m.lam.where(valid)
+    alive = valid(m)
+    f, lam = m.f.where(alive), m.lam.where(alive)
     f0, lam0 = f.isel(step=0), lam.isel(step=0)
     eta, n = m.lr, m.width.astype(float)
     with jax.enable_x64(True):  # the map in float32 would be the largest error in the comparison
@@ -263,9 +212,9 @@ def _run_uv(cfg: Config, key: int, store: str | None) -> xr.Dataset:
     to_da = lambda a: xr.DataArray(np.moveaxis(np.asarray(a), 0, -1), dims=dims + ("step",),  # noqa: E731
                                    coords=f.coords)
     ds = xr.Dataset({
-        "uv_f": f, "uv_lam": lam, "uv_loss": m.train_loss.where(valid), "uv_diverged_at": m.diverged_at,
+        "uv_f": f, "uv_lam": lam, "uv_loss": m.train_loss.where(alive), "uv_diverged_at": m.diverged_at,
         "uv_lam0": lam0, "uv_f0": f0, "uv_eta_lam0": eta * lam0,
-        "uv_phase": _sim_phase(m.train_loss, m.diverged_at),
+        "uv_phase": sim_phase(m.train_loss, m.diverged_at),
         # theory: one map step from the engine's own (f_t, lambda_t), placed at step t + 1
         "uv_theory_f_next": one.theory_f_next.transpose(*dims, "step").shift(step=1).where(consecutive),
         "uv_theory_lam_next": one.theory_lam_next.transpose(*dims, "step").shift(step=1).where(consecutive),
@@ -276,31 +225,22 @@ def _run_uv(cfg: Config, key: int, store: str | None) -> xr.Dataset:
     return ds.drop_vars([c for c in ds.coords if c not in ("lr", "width", "seed", "step")])
 
 
-def _brackets(c: np.ndarray, flag: np.ndarray) -> tuple[float, float]:
-    """(last c before ``flag`` first fails, first c where it fails) along a sorted grid."""
-    bad = np.flatnonzero(~flag)
-    if bad.size == 0:
-        return float(c[-1]), np.inf
-    i = int(bad[0])
-    return (float(c[i - 1]) if i > 0 else np.nan), float(c[i])
-
-
 def _run_relu(cfg: Config, key: int, store: str | None) -> xr.Dataset:
     m = dt.train(relu_sweep(cfg), key=key, store=store).metrics
-    valid = _valid(m)
-    loss = m.train_loss.where(valid)
+    alive = valid(m)
+    loss = m.train_loss.where(alive)
     lam0 = m.ntk.sel(step=0) / cfg.relu_n_train
     lamT = (m.ntk.sel(step=cfg.relu_steps) / cfg.relu_n_train).where(m.diverged_at < 0)
     c = m.lr * lam0
-    phase = _sim_phase(m.train_loss, m.diverged_at)
+    phase = sim_phase(m.train_loss, m.diverged_at)
     spiked = phase.isin([CATAPULT, DIVERGENT, UNSETTLED])
     stable = phase.isin([LAZY, CATAPULT])
     crit, cmax = [], []
     for s in m.seed.values:
         cs = c.sel(seed=s).values
-        lo, hi = _brackets(cs, ~spiked.sel(seed=s).values)
+        lo, hi = brackets(cs, ~spiked.sel(seed=s).values)
         crit.append((lo, hi))
-        cmax.append(_brackets(cs, stable.sel(seed=s).values))
+        cmax.append(brackets(cs, stable.sel(seed=s).values))
     crit, cmax = np.asarray(crit), np.asarray(cmax)
     ds = xr.Dataset({
         "relu_loss": loss, "relu_diverged_at": m.diverged_at, "relu_lam0": lam0, "relu_lamT": lamT,
@@ -342,37 +282,10 @@ def run(size: str = "small", *, key: int = 0, store: str | None = None) -> xr.Da
 ONE_STEP_TOL = 1e-12  # a few float64 roundings of one update, in units of the rounding scale
 ITERATED_TOL = 1e-9   # eps amplified by the map's Jacobian over a catapult's growth (<~ 3^15);
                       # both rounding checks also require every single member within tolerance
-PHASE_TOL = 0.05      # fraction of members allowed in the wrong phase (CI must stay above 0.95)
 LAZY_TOL = 0.05       # relative error of the O(1/n) shift; corrections O(f_0^2 / n) <~ 3% at n >= 128
 LAZY_MIN_WIDTH = 128
 CRIT_TOL = 0.15       # spike onset vs 2: one grid step (ratio ~1.06-1.12) plus the detection delay
 UV_MAX_TOL = 0.25     # largest stable c of the ReLU net vs the uv model's 4
-
-
-def _points(da: xr.DataArray, over: str, keep: xr.DataArray | None = None) -> xr.DataArray:
-    """Mask members outside ``keep``, drop coordinates left with fewer than 2 members, and
-    flatten the remaining coordinates into one ``point`` dim (worst point reported by position)."""
-    if keep is not None:
-        da = da.where(keep)
-    others = [d for d in da.dims if d != over]
-    if not others:
-        return da
-    flat = da.stack(point=others)
-    flat = flat.isel(point=np.flatnonzero(flat.notnull().sum(over).values >= 2))
-    flat = flat.drop_vars(["point", *others], errors="ignore")
-    return flat.assign_coords(point=np.arange(flat.sizes["point"])).transpose("point", over)
-
-
-def _member_fraction(flag: xr.DataArray, keep: xr.DataArray, name: str, what: str) -> dt.Verdict:
-    """Equivalence of the fraction of kept members where ``flag`` holds with 1."""
-    dims = list(flag.dims)
-    flat = flag.where(keep).astype(float).stack(member=dims)
-    flat = flat.isel(member=np.flatnonzero(keep.stack(member=dims).values))
-    flat = flat.drop_vars(["member", *dims], errors="ignore")
-    v = dt.equivalence(flat.assign_coords(member=np.arange(flat.sizes["member"])), 1.0, over="member",
-                       relative=False, tol=PHASE_TOL, name=name)
-    bad = int((flat < 1).sum())
-    return dataclasses.replace(v, label="frac-1", detail=f"{bad} of {flat.sizes['member']} {what}")
 
 
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
@@ -393,7 +306,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         err = np.maximum(abs(ds.uv_f - f_th) / (ds.uv_lam * np.sqrt(n)), abs(ds.uv_lam - lam_th) / ds.uv_lam)
         err = err.where(np.isfinite(err)).max("step")
         err = err if keep is None else err.where(keep)
-        v = dt.equivalence(_points(err, "seed"), 0.0, relative=False, tol=tol, name=name)
+        v = dt.equivalence(points(err, "seed"), 0.0, relative=False, tol=tol, name=name)
         worst = float(err.max())
         out.append(dataclasses.replace(v, label="max err", passed=v.passed and worst <= tol, n_excluded=0, detail=(
             f"worst member {worst:.2g} (units: lambda sqrt(n) for f, lambda for lambda); "
@@ -403,13 +316,13 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     for phase, name in ((LAZY, "uv_lazy_below_2"), (CATAPULT, "uv_catapult_between_2_and_4"),
                         (DIVERGENT, "uv_divergent_above_4")):
         keep = away & (ds.uv_theory_phase == phase)
-        out.append(_member_fraction(ds.uv_phase == phase, keep, name,
-                                    f"predicted-{PHASES[phase]} members in another phase"))
+        out.append(member_fraction(ds.uv_phase == phase, keep, name,
+                                   f"predicted-{PHASES[phase]} members in another phase"))
     # 4. catapult runs end flatter than 2 / eta
     lamT = ds.uv_lam.isel(step=-1)
     ratio = (ds.lr * lamT / 2.0).where(ds.uv_phase == CATAPULT)
-    v = _member_fraction(ratio < 1.0, ds.uv_phase == CATAPULT, "uv_catapult_ends_below_2_over_eta",
-                         "catapult members with eta lambda_T >= 2")
+    v = member_fraction(ratio < 1.0, ds.uv_phase == CATAPULT, "uv_catapult_ends_below_2_over_eta",
+                        "catapult members with eta lambda_T >= 2")
     r = ratio.values[np.isfinite(ratio.values)]
     med, lo, hi = dt.bootstrap_ci(r, axis=0, stat=np.median)
     out.append(dataclasses.replace(v, detail=v.detail + (
@@ -418,7 +331,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     keep = ((ds.uv_theory_phase == LAZY) & (ds.uv_phase == LAZY) & (x <= LAZY_FIT_MAX)
             & (ds.width >= LAZY_MIN_WIDTH))
     rel = (lamT - ds.uv_lam0) / ds.uv_theory_dlam - 1.0
-    v = dt.equivalence(_points(rel, "seed", keep), 0.0, relative=False, tol=LAZY_TOL,
+    v = dt.equivalence(points(rel, "seed", keep), 0.0, relative=False, tol=LAZY_TOL,
                        name="uv_lazy_kernel_shift")
     out.append(dataclasses.replace(v, label="rel.err", n_excluded=0, detail=(
         f"(lambda_T - lambda_0) / dlam_theory - 1 over {int(keep.sum())} lazy members with eta "
@@ -432,10 +345,10 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         f"{np.round(crit.values, 2).tolist()}; lambda_0 = top eig(J J^T) / n_train")))
     cat = ds.relu_phase == CATAPULT
     flat = ds.relu_lr * ds.relu_lamT / 2.0
-    out.append(_member_fraction(flat < 1.0, cat, "relu_catapult_flattens",
-                                "converged super-critical members with eta lambda_T >= 2"))
-    out.append(_member_fraction(ds.relu_c_max_lo > 2.0, xr.ones_like(ds.relu_c_max_lo, bool),
-                                "relu_max_rate_above_2", "seeds with no stable c above 2"))
+    out.append(member_fraction(flat < 1.0, cat, "relu_catapult_flattens",
+                               "converged super-critical members with eta lambda_T >= 2"))
+    out.append(member_fraction(ds.relu_c_max_lo > 2.0, xr.ones_like(ds.relu_c_max_lo, bool),
+                               "relu_max_rate_above_2", "seeds with no stable c above 2"))
     cmax = np.sqrt(ds.relu_c_max_lo * ds.relu_c_max_hi)
     est, lo, hi = dt.bootstrap_ci(cmax.values, axis=0)
     v = dt.equivalence(cmax, 4.0, over="relu_seed", tol=UV_MAX_TOL, name="relu_max_rate_vs_uv_4")

@@ -1,5 +1,7 @@
 """The dyntheory command line."""
 
+import types
+
 import pytest
 
 import dyntheory as dt
@@ -24,3 +26,11 @@ def test_listing_and_running_sims(capsys):
 def test_unknown_sim_names_what_exists():
     with pytest.raises(SystemExit, match="no module 'sims.not_a_sim'; available in sims/"):
         cli.main(["run", "not_a_sim"])
+
+
+@pytest.mark.parametrize("returned, code", [(0, 0), (None, 0), ("figures/x.png", 0), (3, 3)])
+def test_figure_exit_status(monkeypatch, returned, code):
+    # figure scripts may return the written path: that is success, not sys.exit("path") == 1
+    fake = types.SimpleNamespace(__name__="paper_figs.fake", main=lambda argv: returned)
+    monkeypatch.setattr(cli, "_resolve", lambda name, package: fake)
+    assert cli.main(["figure", "fake", "--out", "figures"]) == code

@@ -9,7 +9,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns, positive_int
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -135,28 +135,3 @@ class PowerLawFeatures(TaskBase):
 
     def eval_sets(self, state, tp):
         return {"train": state.get("train"), "test": state["test"]}
-
-
-def orthonormal_columns(z: jax.Array) -> jax.Array:
-    """Gram-Schmidt of the columns of ``z`` (n, m), n >= m, twice per column (CGS2).
-
-    For Gaussian ``z`` this is the Haar-distributed frame of a QR with positive diagonal. Plain
-    XLA (a scan over columns) rather than ``jnp.linalg.qr``: LAPACK calls inside a vmapped setup
-    were seen to deadlock intermittently on CPU (jaxlib's LAPACK runs on scipy's threaded
-    OpenBLAS), and this costs only ``O(n m^2)``.
-
-    Example:
-        >>> q = orthonormal_columns(jax.random.normal(jax.random.key(0), (6, 3)))
-        >>> bool(jnp.allclose(q.T @ q, jnp.eye(3), atol=1e-5))
-        True
-    """
-    n, m = z.shape
-
-    def step(q, j):
-        v = z[:, j]
-        for _ in range(2):  # a second pass restores orthogonality lost to rounding
-            v = v - q @ (q.T @ v)
-        return q.at[:, j].set(v / jnp.linalg.norm(v)), None
-
-    q, _ = jax.lax.scan(step, jnp.zeros_like(z), jnp.arange(m))
-    return q

@@ -9,14 +9,15 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns, positive_int
 
 TEACHERS = ("linear", "mlp")
 
 
 def _orthonormal(key, n: int, r: int) -> jax.Array:
-    q, rr = jnp.linalg.qr(jax.random.normal(key, (n, r)))
-    return q * jnp.sign(jnp.diagonal(rr))  # unique Haar-distributed frame
+    # Gram-Schmidt of a Gaussian matrix: the unique Haar-distributed frame (QR with positive
+    # diagonal) without a LAPACK call inside the vmapped setup (see orthonormal_columns).
+    return orthonormal_columns(jax.random.normal(key, (n, r)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -8,9 +8,10 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+import dyntheory._compute_optimal as compute_optimal_mod
 import dyntheory._fits as fits_mod
-from dyntheory._fits import (PowerLawFit, ScalingLawFit, compute_optimal, fit_power_law,
-                             fit_scaling_law)
+from dyntheory._compute_optimal import compute_optimal
+from dyntheory._fits import PowerLawFit, ScalingLawFit, fit_power_law, fit_scaling_law
 
 CHINCHILLA = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}
 
@@ -24,8 +25,9 @@ def _chinchilla(N, D, p=CHINCHILLA):
     return p["E"] + p["A"] * N ** -p["alpha"] + p["B"] * D ** -p["beta"]
 
 
-def test_docstring_examples_run():
-    assert doctest.testmod(fits_mod, raise_on_error=False).failed == 0
+@pytest.mark.parametrize("module", [fits_mod, compute_optimal_mod], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    assert doctest.testmod(module, raise_on_error=False).failed == 0
 
 
 def test_power_law_interval_coverage_and_width_are_calibrated():

@@ -11,13 +11,17 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
+import dyntheory._slopes as slopes_mod
 import dyntheory._stats as stats_mod
-from dyntheory._stats import (Verdict, aggregate, bootstrap_ci, equivalence, fit_slope,
-                              slope_verdict)
+import dyntheory._verdict as verdict_mod
+from dyntheory._slopes import fit_slope, slope_verdict
+from dyntheory._stats import bootstrap_ci, equivalence
+from dyntheory._verdict import Verdict, aggregate
 
 
-def test_docstring_examples_run():
-    assert doctest.testmod(stats_mod, raise_on_error=False).failed == 0
+@pytest.mark.parametrize("module", [stats_mod, slopes_mod, verdict_mod], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    assert doctest.testmod(module, raise_on_error=False).failed == 0
 
 
 # --- bootstrap_ci -----------------------------------------------------------------------------

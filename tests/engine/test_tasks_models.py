@@ -126,3 +126,24 @@ def test_pythia_schedule_matches_pythia_at_its_length():
     sched = dt.pythia_schedule(143000)
     assert len(sched) == 154 and sched[:11] == (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
     assert sched[11:14] == (1000, 2000, 3000)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (16, 16), (40, 7)])
+def test_orthonormal_columns_is_qr_with_positive_diagonal(shape):
+    from dyntheory.tasks._base import orthonormal_columns
+
+    z = np.random.default_rng(shape[0]).normal(size=shape)
+    q, r = np.linalg.qr(z)
+    want = q * np.sign(np.diag(r))
+    with jax.enable_x64(True):
+        got = np.asarray(orthonormal_columns(jnp.asarray(z)))
+    np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+def test_teacher_modes_are_orthonormal_frames():
+    task = dt.tasks.TeacherStudent(d_in=12, d_out=5, singular_values=(3.0, 2.0, 1.0))
+    state = task.setup(jax.random.key(0), jax.random.key(1), {"noise": 0.0})
+    a, s, b = state["teacher_modes"]
+    np.testing.assert_allclose(a.T @ a, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose(b.T @ b, np.eye(3), atol=1e-5)
+    np.testing.assert_allclose((a * s) @ b.T, state["teacher"]["m"], atol=1e-5)

@@ -1,0 +1,82 @@
+"""What every figure script shares: its command line, running the sim, the verdicts, the PNG.
+
+A script keeps its drawing and whatever numbers it prints besides the verdicts; its ``main`` is
+one call that parses ``--size`` (default ``paper``) and ``--out`` (default ``figures/``), runs and
+checks the sim, draws ``<out>/<stem>.png``, prints the report, every verdict and the path::
+
+    def main(argv=None) -> int:
+        _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
+        return 0
+
+Importing this module selects matplotlib's non-interactive Agg backend (pyplot picks its backend
+on first use, so importing pyplot before this module is fine), so the scripts draw without a
+display. The module name starts with ``_``, so ``dyntheory figures`` does not list it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import matplotlib
+import matplotlib.pyplot as plt
+
+matplotlib.use("Agg")
+
+__all__ = ["main", "parse_args", "save", "verdict_box"]
+
+
+def parse_args(argv: Sequence[str] | None, doc: str) -> argparse.Namespace:
+    """The figure command line: ``--size {small,paper}`` and ``--out DIR``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--size", choices=("small", "paper"), default="paper")
+    parser.add_argument("--out", default="figures/")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None, *, doc: str, sim: Any, stem: str, draw: Callable[..., Any],
+         report: Callable[..., None] | None = None, verdicts_in_figure: bool = False) -> str:
+    """Run ``sim`` at ``--size``, draw, print the report and the verdicts; return the PNG's path.
+
+    Args:
+        argv: command-line arguments (None: ``sys.argv``).
+        doc: the script's docstring; its first line describes the command.
+        sim: the sim module; ``sim.run(size)`` and ``sim.check(ds)`` are looked up at call time.
+        stem: file name of the figure, without ``.png``.
+        draw: ``draw(ds, path)``, or ``draw(ds, verdicts, path)`` when ``verdicts_in_figure``.
+            Whatever it returns other than None (the fits it drew, say) is passed on to
+            ``report`` as its second argument.
+        report: prints the figure's numbers before the verdicts: ``report(ds)`` or
+            ``report(ds, drawn)``.
+        verdicts_in_figure: hand the verdicts to ``draw`` (to print them on the figure).
+    """
+    args = parse_args(argv, doc)
+    ds = sim.run(args.size)
+    verdicts = sim.check(ds)
+    os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, f"{stem}.png")
+    drawn = draw(ds, verdicts, path) if verdicts_in_figure else draw(ds, path)
+    if report is not None and drawn is None:
+        report(ds)
+    elif report is not None:
+        report(ds, drawn)
+    for v in verdicts:
+        print(v)
+    print(f"wrote {path}")
+    return path
+
+
+def save(fig, path: str) -> None:
+    """Write ``fig`` to ``path`` at the figures' resolution and close it."""
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
+def verdict_box(ax, verdicts: Sequence[Any]) -> None:
+    """Print one line per verdict (pass/fail, effect, interval, tolerance) in ``ax``'s lower left."""
+    text = "\n".join(f"{'PASS' if v.passed else 'FAIL'} {v.name}: {v.effect:+.3g} "
+                     f"[{v.interval[0]:+.3g}, {v.interval[1]:+.3g}] tol {v.tolerance:.2g}"
+                     for v in verdicts)
+    ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", family="monospace")
