@@ -51,9 +51,9 @@ Measured (``check``):
     * ``relu_max_rate_vs_uv_4``: per seed the largest stable ``c`` against the uv model's 4, +-25%.
       The paper reports ``c`` up to ~12 for ReLU nets; that number is empirical, not derived.
 
-Result (this machine; ``main`` prints the numbers). Paper size (widths 64-4096, 768 uv members;
-ReLU width 2048, 64 points, d_in 8, 8 seeds, grid ratio 1.06): one-step map error <= 1.7e-13
-(rounding units), iterated <= 2.3e-10 over 1500 steps; 224/224, 231/231, 261/261 members outside
+Result (this machine; ``dyntheory run catapult_uv`` prints the numbers). Paper size (widths
+64-4096, 768 uv members; ReLU width 2048, 64 points, d_in 8, 8 seeds, grid ratio 1.06): one-step
+map error <= 1.7e-13 (rounding units), iterated <= 2.3e-10 over 1500 steps; 224/224, 231/231, 261/261 members outside
 the bands in their predicted lazy / catapult / divergent phase; catapult runs end at
 ``eta lambda_T / 2`` median 0.36 [0.30, 0.43], max 0.994; lazy ``O(1/n)`` shift within 0.2%.
 ReLU net: spike onset ``c_crit = 2.00 [1.96, 2.03]`` (mean over seeds, 95% CI) -- the predicted
@@ -96,7 +96,7 @@ from sims._catapult_phases import (CATAPULT, DENSE, DIVERGENT, FLOOR, LAZY, PHAS
                                    member_fraction, points, sim_phase, valid)
 from theory import catapult_uv as cu
 
-__all__ = ["PAPER", "SMALL", "AtSteps", "Config", "check", "main", "run"]
+__all__ = ["PAPER", "SMALL", "AtSteps", "Config", "check", "run"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -359,13 +359,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print each verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run catapult_uv [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "catapult_uv", *sys.argv[1:]]))

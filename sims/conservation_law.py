@@ -57,7 +57,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import conservation_law as cl
 
-__all__ = ["PAPER", "SMALL", "Config", "check", "main", "run"]
+__all__ = ["PAPER", "SMALL", "Config", "check", "run"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -222,13 +222,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print each verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run conservation_law [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "conservation_law", *sys.argv[1:]]))

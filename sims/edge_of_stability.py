@@ -29,7 +29,8 @@ Measured (``check``):
       ``2 / eta`` lies far above where gradient descent's sharpening saturates): the sharpness
       stays well below ``2 / eta``, i.e. the hover is not an artefact of the estimator.
 
-Result (this machine; ``main`` prints the numbers; ``paper_figs/cohen2021_fig1.py`` draws them).
+Result (this machine; ``dyntheory run edge_of_stability`` prints the numbers;
+``paper_figs/cohen2021_fig1.py`` draws them).
 Paper size (5 learning rates x 8 seeds, 5000 steps): the sharpness rises from 2.9 (median
 late/initial ratio 2.4 [1.8, 3.4]), overshoots ``2 / eta`` by 5-80% while the loss falls
 non-monotonically, then settles: late median ``sharpness / (2 / eta)`` = 0.998 [0.998, 0.999],
@@ -67,7 +68,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import edge_of_stability as eos
 
-__all__ = ["PAPER", "SMALL", "Config", "check", "main", "run"]
+__all__ = ["PAPER", "SMALL", "Config", "check", "run"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -200,13 +201,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print each verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run edge_of_stability [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "edge_of_stability", *sys.argv[1:]]))

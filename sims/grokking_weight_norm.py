@@ -82,7 +82,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import grokking_weight_norm as theory
 
-__all__ = ["PAPER", "SMALL", "Config", "FourierMeasure", "analyse", "check", "main",
+__all__ = ["PAPER", "SMALL", "Config", "FourierMeasure", "analyse", "check",
            "record_steps", "run", "sweep"]
 
 
@@ -376,8 +376,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run grokking_weight_norm [--size paper]`
+    import sys
+
+    from dyntheory import cli
+
+    raise SystemExit(cli.main(["run", "grokking_weight_norm", *sys.argv[1:]]))

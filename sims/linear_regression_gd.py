@@ -69,7 +69,7 @@ import dyntheory as dt
 from dyntheory._metrics import MetricContext
 from theory import linear_regression_gd as lr_theory
 
-__all__ = ["PAPER", "SMALL", "Config", "check", "main", "run"]
+__all__ = ["PAPER", "SMALL", "Config", "check", "run"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -291,13 +291,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print each verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run linear_regression_gd [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "linear_regression_gd", *sys.argv[1:]]))

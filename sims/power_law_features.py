@@ -61,7 +61,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import power_law_features as theory
 
-__all__ = ["PAPER", "SMALL", "Config", "check", "config_of", "main", "run", "sweep", "with_theory"]
+__all__ = ["PAPER", "SMALL", "Config", "check", "config_of", "run", "sweep", "with_theory"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -248,13 +248,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return verdicts
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print every verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run power_law_features [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "power_law_features", *sys.argv[1:]]))

@@ -74,7 +74,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import quanta_scaling as theory
 
-__all__ = ["PAPER", "SMALL", "Config", "TaskLoss", "check", "config_of", "finite_n_prediction", "main",
+__all__ = ["PAPER", "SMALL", "Config", "TaskLoss", "check", "config_of", "finite_n_prediction",
            "param_scaling", "run", "sharpness", "step_scaling", "sweep", "with_theory"]
 
 LOG2 = math.log(2.0)
@@ -351,13 +351,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return verdicts
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print every verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run quanta_scaling [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "quanta_scaling", *sys.argv[1:]]))

@@ -78,7 +78,7 @@ import dyntheory as dt
 from dyntheory._modes import mode_seed, mode_strengths
 from theory import saxe_deep_linear as saxe
 
-__all__ = ["PAPER", "SMALL", "Arm", "Config", "check", "crossing_times", "main", "run"]
+__all__ = ["PAPER", "SMALL", "Arm", "Config", "check", "crossing_times", "run"]
 
 RISE = (0.1, 0.9)       # rise window, fractions of s
 ANCHOR = 0.01           # anchored theory curves start at this fraction of s
@@ -261,13 +261,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run, print each verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run saxe_deep_linear [--size paper]`
+    import sys
 
+    from dyntheory import cli
 
-if __name__ == "__main__":
-    main()
+    raise SystemExit(cli.main(["run", "saxe_deep_linear", *sys.argv[1:]]))

@@ -68,7 +68,7 @@ import xarray as xr
 import dyntheory as dt
 from theory import sparse_parity as theory
 
-__all__ = ["PAPER", "SMALL", "Config", "RelevantMass", "analyse", "check", "main",
+__all__ = ["PAPER", "SMALL", "Config", "RelevantMass", "analyse", "check",
            "record_steps", "run", "sweep"]
 
 
@@ -327,9 +327,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return out
 
 
-def main(size: str = "small") -> xr.Dataset:
-    """Run ``size``, print every verdict, return the Dataset."""
-    ds = run(size)
-    for v in check(ds):
-        print(v)
-    return ds
+if __name__ == "__main__":  # the same as `dyntheory run sparse_parity [--size paper]`
+    import sys
+
+    from dyntheory import cli
+
+    raise SystemExit(cli.main(["run", "sparse_parity", *sys.argv[1:]]))
