@@ -7,7 +7,7 @@ and traced task parameters) index *groups*; the rest (hyperparameters, ``init_se
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -97,3 +97,122 @@ def from_user(arr, group_dims, member_dims, dims) -> np.ndarray:
     arr = arr.transpose(tuple(dims.index(n) for n in internal) + tuple(range(k, k + len(rest))))
     g = int(np.prod([arr.shape[i] for i in range(len(group_dims))]))
     return arr.reshape((g, -1) + rest)
+
+
+class ChunkPlan(NamedTuple):
+    """How one step walks a (G, M) population in cache-sized chunks of ``gc x mc`` members.
+
+    Inside a compiled step the population is regrouped as ``(ng, nm, gc, mc, ...)`` and a
+    ``lax.map`` runs over the ``ng x nm`` chunks, so the activations of one chunk stay in cache
+    instead of streaming the whole population's through memory once per operation. Chunks are
+    contiguous blocks of groups and of members (a reshape, no copy, of the group states); with
+    ``strided`` (the default when there are several devices) chunk ``(i, k)`` holds groups
+    ``i, i + ng, ...`` and members ``k, k + nm, ...`` instead, so a population sharded in blocks over
+    the devices keeps every device busy within each chunk. Short axes are padded by repeating
+    their last entry; the padding is dropped by ``merge``.
+    """
+
+    G: int
+    M: int
+    ng: int
+    gc: int
+    nm: int
+    mc: int
+    strided: bool = False
+
+    @staticmethod
+    def make(G: int, M: int, cap: int, strided: bool | None = None) -> ChunkPlan:
+        """Chunks of at most ``cap`` members: whole groups when a group fits, else parts of one.
+
+        The chunk size divides the axis it cuts when a divisor at least half the largest allowed
+        size exists (padding copies the group states); otherwise the last chunk is padded.
+        """
+        cap = max(1, int(cap))
+        strided = jax.device_count() > 1 if strided is None else strided
+        if G * M <= cap:
+            return ChunkPlan(G, M, 1, G, 1, M, strided)
+        if M <= cap:  # gc whole groups per chunk
+            gc = _chunk(G, cap // M)
+            return ChunkPlan(G, M, -(-G // gc), gc, 1, M, strided)
+        mc = _chunk(M, cap)  # one group per chunk, mc of its members
+        return ChunkPlan(G, M, G, 1, -(-M // mc), mc, strided)
+
+    @property
+    def trivial(self) -> bool:
+        return self.ng == 1 and self.nm == 1
+
+    @property
+    def _order(self) -> tuple[int, int, int, int]:
+        """Where (ng, nm, gc, mc) sit in the reshaped (G, M) axes."""
+        return (1, 3, 0, 2) if self.strided else (0, 2, 1, 3)
+
+    def split(self, tree: Any) -> Any:
+        """(G, M, ...) leaves -> (ng, nm, gc, mc, ...)."""
+        g = (self.gc, self.ng) if self.strided else (self.ng, self.gc)
+        m = (self.mc, self.nm) if self.strided else (self.nm, self.mc)
+
+        def one(x):
+            x = _pad_edge(_pad_edge(x, 0, self.ng * self.gc), 1, self.nm * self.mc)
+            x = x.reshape(g + m + x.shape[2:])
+            return x.transpose(self._order + tuple(range(4, x.ndim)))
+        return tree if self.trivial else jax.tree.map(one, tree)
+
+    def merge(self, tree: Any) -> Any:
+        """Inverse of ``split``."""
+        back = tuple(self._order.index(i) for i in range(4))
+
+        def one(x):
+            x = x.transpose(back + tuple(range(4, x.ndim)))
+            x = x.reshape((self.gc * self.ng, self.mc * self.nm) + x.shape[4:])
+            return x[:self.G, :self.M]
+        return tree if self.trivial else jax.tree.map(one, tree)
+
+    def split_groups(self, tree: Any) -> Any:
+        """(G, ...) leaves -> (ng, gc, ...): a reshape unless ``strided`` or padded."""
+        def one(x):
+            x = _pad_edge(x, 0, self.ng * self.gc)
+            if not self.strided:
+                return x.reshape((self.ng, self.gc) + x.shape[1:])
+            return jnp.swapaxes(x.reshape((self.gc, self.ng) + x.shape[1:]), 0, 1)
+        return tree if self.trivial else jax.tree.map(one, tree)
+
+    def merge_groups(self, tree: Any) -> Any:
+        """Inverse of ``split_groups``."""
+        def one(x):
+            x = jnp.swapaxes(x, 0, 1) if self.strided else x
+            return x.reshape((self.ng * self.gc,) + x.shape[2:])[:self.G]
+        return tree if self.trivial else jax.tree.map(one, tree)
+
+    def map(self, group_fn, member_fn, gs: Any, members: Any, *rest: Any) -> Any:
+        """``member_fn(gs, shared, members, *rest)`` over every chunk of split inputs.
+
+        ``shared = group_fn(gs)`` is computed once per chunk of groups (their batches, say) and
+        handed to each of its member chunks. ``gs`` is split by ``split_groups``; ``members`` and
+        ``rest`` by ``split``, so the functions see (gc, ...) and (gc, mc, ...) leaves.
+        """
+        if self.trivial:
+            return member_fn(gs, group_fn(gs), members, *rest)
+
+        def over_groups(args):
+            g, m, r = args
+            shared = group_fn(g)
+            return jax.lax.map(lambda mr: member_fn(g, shared, mr[0], *mr[1]), (m, r))
+
+        return jax.lax.map(over_groups, (gs, members, rest))
+
+
+def _chunk(n: int, most: int) -> int:
+    """A chunk size <= most for an axis of n: a divisor of n if one is >= most / 2, else balanced."""
+    most = max(1, min(most, n))
+    for d in range(most, (most + 1) // 2 - 1, -1):
+        if n % d == 0:
+            return d
+    return -(-n // -(-n // most))
+
+
+def _pad_edge(x, axis: int, size: int):
+    n = x.shape[axis]
+    if n == size:
+        return x
+    last = jax.lax.slice_in_dim(x, n - 1, n, axis=axis)
+    return jnp.concatenate([x, jnp.repeat(last, size - n, axis=axis)], axis=axis)

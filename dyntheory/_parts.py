@@ -33,13 +33,18 @@ def available_memory() -> int:
     return 8 << 30
 
 
-def member_bytes(fns, init_keys, hps, batch_size: int | None, n_train: int | None, widths: int) -> int:
-    """A generous estimate of one member's working memory in a training step."""
+def member_bytes(fns, init_keys, hps) -> int:
+    """A generous estimate of one member's memory while its part is stepped or measured.
+
+    A compiled step walks its part in cache-sized chunks (``dyntheory._layout.ChunkPlan``), so the
+    activations are bounded per chunk (``CHUNK_RESERVE``), not per member: what grows with the part
+    is its state (held about four times over: in, regrouped in chunks, out, and on the host when
+    written) and its hyperparameters.
+    """
     shapes = jax.eval_shape(fns["init"], init_keys[:1, :1], jax.tree.map(lambda x: x[:1, :1], hps))
     state = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
-    batch = batch_size or n_train or 1
-    activations = 4 * batch * max(widths, 1) * 8
-    return 4 * state + activations
+    hp = sum(x.dtype.itemsize for x in jax.tree.leaves(hps))
+    return 4 * state + 2 * hp + 64
 
 
 class Parts:
@@ -111,7 +116,11 @@ class Parts:
         return jax.device_put(tree, NamedSharding(self.mesh, spec))
 
 
+# Working memory set aside for the chunks of one step or measurement (see ``member_bytes``).
+CHUNK_RESERVE = 512 << 20
+
+
 def default_max_members(per_member: int, budget: int | None = None) -> int:
     budget = budget if budget is not None else int(os.environ.get("DYNTHEORY_STEP_BYTES", 0)) or \
-        min(available_memory() // 4, 4 << 30)
+        max(min(available_memory() // 4, 4 << 30) - CHUNK_RESERVE, 64 << 20)
     return max(1, budget // max(per_member, 1))

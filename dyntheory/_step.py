@@ -6,18 +6,28 @@ traced task parameters), so the group's batch is computed once and broadcast to 
 (``vmap(..., in_axes=None)``), which turns the first layer of every member into one large matmul.
 A member whose loss or parameters would become non-finite is frozen at its last finite state and
 its ``diverged_at`` step is recorded; the rest of the population carries on.
+
+The compiled ``advance`` keeps the host out of the step loop (one ``fori_loop`` between
+recordings, the state donated) and walks the population in cache-sized chunks (``ChunkPlan``), so
+the per-member cost stays flat as the population grows past the cache; sampled batches are made
+one step ahead and carried through the loop, so XLA cannot fuse their sampling into every member.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from dyntheory._hparams import HParams
+from dyntheory._layout import ChunkPlan
 from dyntheory._metrics import MetricContext
 from dyntheory._optim import OptSpec, make_optimizer
 from dyntheory.tasks import Batch
@@ -26,10 +36,92 @@ from dyntheory.tasks import Batch
 # LLVM's default -O2/-O3 pipeline spends seconds on tiny vmapped graphs (threefry in particular)
 # and, measured here, ran the W1 training step 2x slower than -O1 on this CPU (see dyntheory.bench).
 COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+# XLA:CPU (jaxlib 0.10) hands reductions and elementwise fusions to YNNPACK too; on population
+# shapes its reductions ran up to 20x slower than XLA's own loops (a (64, 1000, 32) -> (64, 1000)
+# sum: 15 ms against 0.5 ms). Kept to the dots, the W1 step ran 3-10% faster and W3's at 100k
+# members 1.4x (dyntheory.bench shapes). Options this jaxlib rejects are left out.
+OPTIONAL_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
-def jit(fn, **kw):
-    return jax.jit(fn, compiler_options=COMPILER_OPTIONS, **kw)
+@functools.cache
+def _accepted_options() -> dict:
+    out = {}
+    for name, value in OPTIONAL_COMPILER_OPTIONS.items():
+        try:
+            jax.jit(lambda x: x + 1, compiler_options={name: value}).lower(jnp.zeros(2)).compile()
+            out[name] = value
+        except Exception:  # noqa: BLE001 - an unknown or renamed option: run without it
+            pass
+    return out
+
+
+def compiler_options() -> dict:
+    return {**COMPILER_OPTIONS, **_accepted_options()}
+
+
+# A step (and a measurement) walks the population in chunks (see ``ChunkPlan``) of at most
+# CHUNK_MEMBERS members and CHUNK_BYTES of intermediates (counted on one member's jaxpr): large
+# enough that a chunk's fixed per-operation cost is small, small enough that its activations stay in
+# cache instead of streaming through memory once per operation. Measured on dyntheory.bench's
+# workloads: W1 and W3 steps at 10k-100k members ran 1.6-1.7x faster in chunks of 700-1400 members
+# than unchunked; W1's measurement (a 1024-point test set) 2.4x faster in chunks of 64-128.
+CHUNK_MEMBERS = 1024
+CHUNK_BYTES = 64 << 20
+
+
+def chunk_cap(per_member_bytes: int, chunk_members: int | None = None, chunk_bytes: int | None = None) -> int:
+    """Members per chunk: ``DYNTHEORY_CHUNK_MEMBERS`` / ``DYNTHEORY_CHUNK_BYTES`` override the defaults."""
+    members = chunk_members or int(os.environ.get("DYNTHEORY_CHUNK_MEMBERS", 0)) or CHUNK_MEMBERS
+    nbytes = chunk_bytes or int(os.environ.get("DYNTHEORY_CHUNK_BYTES", 0)) or CHUNK_BYTES
+    return max(1, min(members, nbytes // max(per_member_bytes, 1)))
+
+
+# jax lowers the threefry hash on CPU as a rolled 5-trip while loop (to save compile time); every
+# trip is a separate pass over the random bits, and a group's batch costs 3.6x what the unrolled
+# hash (jax's GPU/TPU lowering, the same function bit for bit) costs. The engine's functions are
+# lowered with the unrolled one; jax's own registry is restored on the way out.
+UNROLL_THREEFRY = True
+
+
+@contextlib.contextmanager
+def _unrolled_threefry():
+    try:
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as tf
+        table = mlir._platform_specific_lowerings["cpu"]
+        rule = mlir.LoweringRuleEntry(tf._threefry2x32_lowering_rule, False)
+        old = table[tf.threefry2x32_p]
+    except (ImportError, AttributeError, KeyError):  # another jax: keep its lowering
+        yield
+        return
+    table[tf.threefry2x32_p] = rule
+    try:
+        yield
+    finally:
+        table[tf.threefry2x32_p] = old
+
+
+def jit(fn, **kw) -> _Jitted:
+    """``jax.jit`` at the engine's compiler options (and threefry lowering, see above)."""
+    return _Jitted(fn, jax.jit(fn, compiler_options=compiler_options(), **kw))
+
+
+class _Jitted:
+    """A jitted function lowered under ``_unrolled_threefry``; traced calls inline ``fn``."""
+
+    def __init__(self, fn, jitted):
+        self.fn, self.jitted = fn, jitted
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        if any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves((args, kwargs))):
+            return self.fn(*args, **kwargs)  # inside another trace (eval_shape, jit): no options
+        with _unrolled_threefry() if UNROLL_THREEFRY else contextlib.nullcontext():
+            return self.jitted(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        with _unrolled_threefry() if UNROLL_THREEFRY else contextlib.nullcontext():
+            return self.jitted.lower(*args, **kwargs)
 
 
 class MemberState(NamedTuple):
@@ -60,9 +152,9 @@ def accuracy(logits, y):
     return jnp.mean(jnp.argmax(logits, axis=-1) == y)
 
 
-def _all_finite(tree) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+def _tree_sum(tree) -> jax.Array:
+    leaves = [jnp.sum(x) for x in jax.tree.leaves(tree)]
+    return sum(leaves[1:], leaves[0]) if leaves else jnp.array(0.0)
 
 
 def _select(ok, new, old):
@@ -72,8 +164,10 @@ def _select(ok, new, old):
 class Population:
     """The compiled functions of one static group (fixed task and model shapes)."""
 
-    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple):
+    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple,
+                 chunk_members: int | None = None, chunk_bytes: int | None = None):
         self.task, self.model, self.opt = task, model, opt
+        self.chunk_members, self.chunk_bytes = chunk_members, chunk_bytes
         self.batch_size, self.metrics = batch_size, metrics
         self.spec = task.spec()
         self.lr_scales = model.lr_scales(self.spec, opt.name)
@@ -96,28 +190,41 @@ class Population:
 
     def member_step(self, ms: MemberState, hp: HParams, batch: Batch, t) -> MemberState:
         loss, grads = jax.value_and_grad(self.loss)(ms.params, batch)
+        return self.member_update(ms, hp, loss, grads, t)
+
+    def member_update(self, ms: MemberState, hp: HParams, loss, grads, t) -> MemberState:
         updates, opt_state = self.optimizer(hp).update(grads, ms.opt_state, ms.params)
         params = optax.apply_updates(ms.params, updates)
+        # One reduction per leaf gives both the update's squared norm and the finiteness of the new
+        # parameters: u^2 + 0 * p' is NaN exactly where p' = p + u is not finite.
+        sq = _tree_sum(jax.tree.map(lambda u, p: jnp.square(u) + 0 * p, updates, params))
         alive = ms.diverged_at < 0
-        finite = jnp.isfinite(loss) & _all_finite(params)
+        finite = jnp.isfinite(loss) & ~jnp.isnan(sq)
         ok = alive & finite
         return MemberState(
             params=_select(ok, params, ms.params),
             opt_state=_select(ok, opt_state, ms.opt_state),
             metric_state=ms.metric_state,
             diverged_at=jnp.where(alive & ~finite, jnp.int32(t), ms.diverged_at),
-            update_norm=jnp.where(ok, optax.tree.norm(updates), ms.update_norm).astype(ms.update_norm.dtype),
+            update_norm=jnp.where(ok, jnp.sqrt(sq), ms.update_norm).astype(ms.update_norm.dtype),
         )
+
+    def member_core(self, params, train: Batch, test: Batch) -> dict:
+        """Losses, accuracies and the training gradient of one member."""
+        train_loss, grads = jax.value_and_grad(self.loss)(params, train)
+        out = {"train_loss": train_loss, "test_loss": self.loss(params, test), "grads": grads}
+        if self.classification:
+            out["train_acc"] = accuracy(self.model.apply(params, train.x), train.y)
+            out["test_acc"] = accuracy(self.model.apply(params, test.x), test.y)
+        return out
 
     def member_measure(self, ms: MemberState, hp: HParams, gs: GroupState, train: Batch,
                        test: Batch, t) -> tuple[dict, Any]:
-        train_loss, grads = jax.value_and_grad(self.loss)(ms.params, train)
-        out = {"train_loss": train_loss, "test_loss": self.loss(ms.params, test),
+        core = self.member_core(ms.params, train, test)
+        grads = core.pop("grads")
+        out = {"train_loss": core.pop("train_loss"), "test_loss": core.pop("test_loss"),
                "param_norm": optax.tree.norm(ms.params), "grad_norm": optax.tree.norm(grads),
-               "update_norm": ms.update_norm}
-        if self.classification:
-            out["train_acc"] = accuracy(self.model.apply(ms.params, train.x), train.y)
-            out["test_acc"] = accuracy(self.model.apply(ms.params, test.x), test.y)
+               "update_norm": ms.update_norm, **core}
         ctx = MetricContext(ms.params, self.model.apply, self.loss, train, hp, gs.task_state, t)
         new_states = []
         for (name, metric), state in zip(self.metrics, ms.metric_state):
@@ -133,30 +240,88 @@ class Population:
     def group_batch(self, gs: GroupState, t) -> Batch:
         return self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t, self.batch_size)
 
-    def group_step(self, gs: GroupState, members: MemberState, hps: HParams, t) -> MemberState:
-        batch = self.group_batch(gs, t)  # once per group, shared by its members
-        return jax.vmap(self.member_step, in_axes=(0, 0, None, None))(members, hps, batch, t)
-
-    def group_measure(self, gs: GroupState, members: MemberState, hps: HParams, t):
+    def group_sets(self, gs: GroupState, t) -> tuple[Batch, Batch]:
         sets = self.task.eval_sets(gs.task_state, gs.tp)
         train = sets["train"] if sets["train"] is not None else self.group_batch(gs, t)
-        out, mstate = jax.vmap(self.member_measure, in_axes=(0, 0, None, None, None, None))(
-            members, hps, gs, train, sets["test"], t)
+        return train, sets["test"]
+
+    def chunk_step(self, batches: Batch, members: MemberState, hps: HParams, t) -> MemberState:
+        """Step (gc, mc) members; each group's batch is computed once and shared by its members."""
+        step = jax.vmap(self.member_step, in_axes=(0, 0, None, None))
+        return jax.vmap(step, in_axes=(0, 0, 0, None))(members, hps, batches, t)
+
+    def chunk_measure(self, gs: GroupState, sets, members: MemberState, hps: HParams, t):
+        measure = jax.vmap(self.member_measure, in_axes=(0, 0, None, None, None, None))
+        out, mstate = jax.vmap(measure, in_axes=(0, 0, 0, 0, 0, None))(members, hps, gs, *sets, t)
         return out, members._replace(metric_state=mstate)
+
+    def plan(self, member_fn, gs: GroupState, members: MemberState, hps: HParams, shared_fn) -> ChunkPlan:
+        """The chunks of a population for ``member_fn`` (see ``chunk_cap``)."""
+        G, M = jax.tree.leaves(hps)[0].shape[:2]
+        one = lambda tree, k: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[k:], x.dtype), tree)  # noqa: E731
+        g1 = one(gs, 1)
+        shared = jax.eval_shape(shared_fn, g1, 0)
+        per_member = jaxpr_bytes(jax.make_jaxpr(member_fn)(g1, shared, one(members, 2), one(hps, 2), 0).jaxpr)
+        return ChunkPlan.make(G, M, chunk_cap(per_member, self.chunk_members, self.chunk_bytes))
 
     def build(self) -> dict[str, Callable]:
         """jit-compiled population functions; population leaves are shaped (groups, members, ...)."""
         setup = jit(jax.vmap(self.group_setup))
         init = jit(jax.vmap(jax.vmap(self.member_init)))
-        pop_step = jax.vmap(self.group_step, in_axes=(0, 0, 0, None))
+        group_batches = jax.vmap(self.group_batch, in_axes=(0, None))
+        group_sets = jax.vmap(self.group_sets, in_axes=(0, None))
 
         def advance(gs, members, hps, t0, t1):
-            return jax.lax.fori_loop(t0, t1, lambda t, m: pop_step(gs, m, hps, t), members)
+            one = lambda g, b, m, h, t: self.member_step(m, h, b, t)  # noqa: E731
+            plan = self.plan(one, gs, members, hps, self.group_batch)
+            gsc, hsc = plan.split_groups(gs), plan.split(hps)
+            if self.batch_size is None:  # full batch: the training set itself, nothing to sample
+                def full(t, ms):
+                    return plan.map(lambda g: group_batches(g, t),
+                                    lambda g, b, m, h: self.chunk_step(b, m, h, t), gsc, ms, hsc)
 
-        measure = jax.vmap(self.group_measure, in_axes=(0, 0, 0, None))
+                return plan.merge(jax.lax.fori_loop(t0, t1, full, plan.split(members)))
+
+            # Sampled batches are made one step ahead and carried through the loop: left inside
+            # the step, XLA fuses the sampling (threefry, erfinv) into the per-member consumers of
+            # the batch and recomputes it for every member (an optimization_barrier does not
+            # survive XLA:CPU's pipeline).
+            batches = group_batches if plan.trivial else jax.vmap(group_batches, in_axes=(0, None))
+
+            def body(t, carry):
+                ms, b = carry
+                ms = plan.map(lambda gb: gb[1], lambda gb, b, m, h: self.chunk_step(b, m, h, t),
+                              (gsc, b), ms, hsc)
+                return ms, batches(gsc, t + 1)
+
+            ms, _ = jax.lax.fori_loop(t0, t1, body, (plan.split(members), batches(gsc, t0)))
+            return plan.merge(ms)
+
+        def measure(gs, members, hps, t):
+            one = lambda g, sets, m, h, t: self.member_measure(m, h, g, *sets, t)  # noqa: E731
+            plan = self.plan(one, gs, members, hps, self.group_sets)
+            out, members = plan.map(lambda g: group_sets(g, t),
+                                    lambda g, sets, m, h: self.chunk_measure(g, sets, m, h, t),
+                                    plan.split_groups(gs), plan.split(members), plan.split(hps))
+            return plan.merge(out), plan.merge(members)
+
         return {"setup": setup, "init": init,
                 "advance": jit(advance, donate_argnums=(1,)),
-                "measure": jit(measure)}
+                "measure": jit(measure, donate_argnums=(1,))}
+
+
+def jaxpr_bytes(jaxpr) -> int:
+    """Bytes of every intermediate a jaxpr writes (sub-jaxprs included, loop bodies once)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        total += sum(int(np.prod(v.aval.shape)) * v.aval.dtype.itemsize for v in eqn.outvars
+                     if hasattr(v.aval, "shape") and not jax.dtypes.issubdtype(v.aval.dtype, jax.dtypes.prng_key))
+        for p in eqn.params.values():
+            for sub in p if isinstance(p, (tuple, list)) else (p,):
+                sub = getattr(sub, "jaxpr", sub)
+                if hasattr(sub, "eqns"):
+                    total += jaxpr_bytes(sub)
+    return total
 
 
 def _float(params):

@@ -76,7 +76,7 @@ def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: di
 
 
 def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None = None,
-          overwrite: bool = False, resume_every: float = 5.0, max_members: int | None = None) -> Run:
+          overwrite: bool = False, resume_every: float | None = None, max_members: int | None = None) -> Run:
     """Train every member of ``sweep`` and return the labelled results.
 
     Args:
@@ -89,10 +89,12 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
             holding a different sweep is an error unless ``overwrite=True``.
         progress: show a tqdm bar (default: only when stderr is a terminal).
         overwrite: replace an existing store.
-        resume_every: seconds between writes of the resume state.
+        resume_every: seconds between writes of the resume state. Default: every 5 seconds, but
+            never so often that writing it takes more than a tenth of the run.
         max_members: members per part of a compiled group; larger populations run as equal parts
             in lockstep. Default: sized from the memory available (a quarter, at most 4 GiB, for
-            one step's working set; ``DYNTHEORY_STEP_BYTES`` overrides).
+            the state a step handles at once; ``DYNTHEORY_STEP_BYTES`` overrides). Within a part a
+            step walks the members in cache-sized chunks, so activations do not grow with it.
 
     Example:
         >>> import dyntheory as dt
@@ -153,11 +155,9 @@ def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, h
 
 def make_parts(sweep: Sweep, task, model, layout: Layout, fns, max_members: int | None) -> Parts:
     if max_members is None:
-        widths = sum(getattr(model, "widths", ())) or getattr(model, "width", 0) or 1
         dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
-        hps = layout.hparams(dtype)
-        keys = layout.init_keys(jax.random.key(0))
-        per = member_bytes(fns, keys, hps, sweep.batch_size, getattr(task, "n_train", None), widths)
+        hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
+        per = member_bytes(fns, jax.random.split(jax.random.key(0), 1).reshape(1, 1), hps)
         max_members = default_max_members(per)
     return Parts(layout.G, layout.M, max_members)
 
@@ -217,7 +217,14 @@ def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, gs: list
             st.write(f"metrics/{name}", sidx + (slice(r0, r0 + len(items)),), block)
         pending.clear()
 
-    last_save = time.monotonic()
+    # Metrics are flushed every ``resume_every`` seconds. The resume state is written with them on
+    # disk only (a memory store cannot be resumed), by default never so often that copying the
+    # population's state out and writing it takes over a tenth of the run.
+    adaptive = resume_every is None
+    resume_every = 5.0 if adaptive else resume_every
+    last_save = last_flush = time.monotonic()
+    save_cost = 0.0
+    resumable = st.path is not None
     segments = [s for s in sweep.segment_steps if s >= start]
     for s in segments:
         if s < t or (s == t and prog is not None):
@@ -232,7 +239,11 @@ def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, gs: list
             for name, value in out.items():
                 pending.setdefault(name, []).append((record.index(s), value))
         final = s == segments[-1]
-        save = final or time.monotonic() - last_save >= resume_every
+        began = time.monotonic()
+        save = final or (resumable and began - last_save >= max(resume_every, 9 * save_cost * adaptive))
+        if not save and began - last_flush >= resume_every:
+            flush()
+            last_flush = began
         if s in ckpts or save:
             leaves, paths = flatten_state(parts.merge(members))
         if s in ckpts:
@@ -251,3 +262,4 @@ def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, gs: list
                 st.write_state(f"resume/{slot}/g{gid}", leaves)
                 st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths)
             last_save = time.monotonic()
+            save_cost = last_save - began

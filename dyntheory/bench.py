@@ -1,25 +1,34 @@
 """Benchmark: model-steps per second of the engine against the plain ways, in one run.
 
 ``python -m dyntheory.bench`` prints one table. Every figure comes from the same process, so the
-ratios hold even on a shared, noisy machine:
+ratios hold even on a shared, noisy machine (note the load average printed with it):
 
-- ``peak``: measured dense float32 matmul GFLOP/s and streaming memory bandwidth (GB/s);
+- ``peak``: dense float32 matmul GFLOP/s and in-place streaming bandwidth (GB/s), measured now;
 - W1: teacher-student, 2-layer tanh MLP 16-32-1, batch 64, SGD;
 - W2: modular addition p=97, embedding MLP, full batch, AdamW;
 - W3: two-layer deep linear network, d=8, small init (the Saxe setting), full batch;
-- ``engine``: ``dt.train`` (recording only the first and last step unless stated);
+- populations are ``n / 10`` data streams (seeds) of 10 members each (a learning-rate axis): the
+  members of a stream share its batches, as in a hyperparameter sweep with replicates;
+- ``engine``: the compiled population step (``advance`` of ``dt.train``), steady state;
 - ``textbook``: ``jax.jit(jax.vmap(train_one))`` with per-member batches and ``lax.scan``;
 - ``py-loop``: a Python loop over members of a jitted single-member step (measured on a few
-  members and steps; the per-member cost is flat, so its rate is the same at any population).
+  members and steps; its per-member cost does not depend on the population);
+- FLOPs are the matmul FLOPs a step needs (forward, weight gradients and the input gradients of
+  the layers above the first); ``% limit`` is achieved over the binding roofline: the measured
+  matmul peak, or state traffic times the measured bandwidth when that is lower (it is for none);
+- ``peak RSS``: the process's resident-memory high-water mark over that population's setup and
+  steps (reset before each row).
 
-Peak memory is the process's high-water mark (``VmHWM``) after each engine run, populations
-ascending, so each row's figure bounds that run's peak.
+Below the table: per-member cost flatness, recording overhead, and W3 at a million members
+trained through ``dt.train`` with recorded trajectories.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
+import os
 import platform
 import time
 
@@ -29,13 +38,19 @@ import numpy as np
 import optax
 
 import dyntheory as dt
+from dyntheory import _train
+from dyntheory._layout import Layout
 
-W_SIZES = {"W1": (1, 100, 1_000, 10_000), "W2": (1, 100, 1_000, 10_000),
-           "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
+SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
+         "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
+QUICK_SIZES = {"W1": (1, 100, 1_000), "W2": (1, 100), "W3": (1, 100, 1_000)}
+TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per row, or memory
+MEMBERS_PER_STREAM = 10
 
 
+# ---- the machine ------------------------------------------------------------------------------
 def vm_hwm() -> float:
-    """The process's peak resident memory so far, GiB."""
+    """The process's peak resident memory since the last ``reset_hwm``, GiB."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
@@ -43,28 +58,44 @@ def vm_hwm() -> float:
     return float("nan")
 
 
+def reset_hwm() -> None:
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # Linux: reset VmHWM to the current RSS
+    except OSError:
+        pass
+
+
+def _best(fn, seconds: float) -> float:
+    fn()
+    best, t_end = np.inf, time.perf_counter() + seconds
+    while time.perf_counter() < t_end or best == np.inf:
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def measure_peak(seconds: float = 1.0) -> tuple[float, float]:
-    """Dense float32 matmul GFLOP/s and copy bandwidth GB/s of this machine, measured now."""
-    n = 1024
-    a = jnp.ones((n, n), jnp.float32)
-    mm = jax.jit(lambda x: x @ x)
-    mm(a).block_until_ready()
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        mm(a).block_until_ready()
-        reps += 1
-    flops = 2 * n ** 3 * reps / (time.perf_counter() - t0)
-    big = jnp.ones((64 << 20,), jnp.float32)  # 256 MiB
-    add = jax.jit(lambda x: x + 1.0)
-    add(big).block_until_ready()
-    reps, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        add(big).block_until_ready()
-        reps += 1
-    bw = 2 * big.nbytes * reps / (time.perf_counter() - t0)
+    """Dense float32 matmul GFLOP/s (best of sizes) and in-place streaming bandwidth GB/s."""
+    flops = 0.0
+    for n in (1024, 2048):
+        a = jnp.ones((n, n), jnp.float32)
+        mm = jax.jit(lambda x: x @ x)
+        flops = max(flops, 2 * n ** 3 / _best(lambda: mm(a).block_until_ready(), seconds))
+    state = {"x": jnp.ones((64 << 20,), jnp.float32)}  # 256 MiB, updated in place (no page faults)
+    axpy = jax.jit(lambda x: x * 0.999 + 1.0, donate_argnums=0)
+
+    def run():
+        state["x"] = axpy(state["x"])
+        state["x"].block_until_ready()
+
+    bw = 2 * state["x"].nbytes / _best(run, seconds)
     return flops / 1e9, bw / 1e9
 
 
+# ---- the workloads ----------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Workload:
     name: str
@@ -74,11 +105,10 @@ class Workload:
     lr: float
     batch_size: int | None
     init_scale: float
-    flops: float  # per member-step (forward + backward matmuls)
-    bytes: float  # per member-step, estimated traffic if nothing stays in cache
+    flops: float  # matmul FLOPs of one member-step
 
     def sweep(self, n: int, steps: int, record) -> dt.Sweep:
-        m = min(n, 10)  # members per data group (hyperparameter axis); groups = seeds
+        m = min(n, MEMBERS_PER_STREAM)  # members per data stream (a learning-rate axis)
         lrs = list(self.lr * (1 + 0.01 * np.arange(m)))
         return dt.Sweep(task=self.task, model=self.model, optimizer=self.optimizer, steps=steps,
                         batch_size=self.batch_size, init_scale=self.init_scale, axes={"lr": lrs},
@@ -86,38 +116,78 @@ class Workload:
 
 
 def workloads() -> dict[str, Workload]:
-    w1_flops = 3 * 2 * 64 * (16 * 32 + 32 * 1)
-    w2_n = round(0.3 * 97 * 97)
-    w2_flops = 3 * 2 * w2_n * (2 * 32 * 128 + 128 * 97)
-    w3_flops = 3 * 2 * 64 * (8 * 8 + 8 * 8)
+    # forward 2*B*sum(fan_in*fan_out), the same again for weight gradients, and the input
+    # gradients of every layer but the first (whose input is data) -- or of all of them for W2,
+    # whose input is a trained embedding.
+    b1, w1 = 64, 16 * 32 + 32 * 1
+    w1_flops = 2 * b1 * (2 * w1 + 32 * 1)
+    n2 = round(0.3 * 97 * 97)
+    w2_flops = 3 * 2 * n2 * (2 * 32 * 128 + 128 * 97)
+    w3_flops = 2 * 64 * (2 * (8 * 8 + 8 * 8) + 8 * 8)
     return {
         "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
-                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0,
-                       w1_flops, 4 * (6 * 64 * 32 + 4 * 577)),
+                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops),
         "W2": Workload("W2", dt.tasks.ModularArithmetic(p=97, train_frac=0.3),
-                       dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0,
-                       w2_flops, 4 * (6 * w2_n * 128 + 6 * 21_000)),
+                       dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0, w2_flops),
         "W3": Workload("W3", dt.tasks.TeacherStudent(d_in=8, d_out=8, n_train=64, whiten=True,
                                                      singular_values=(4, 3, 2, 1)),
-                       dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3,
-                       w3_flops, 4 * (6 * 64 * 8 + 4 * 128)),
+                       dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3, w3_flops),
     }
 
 
-def _steps_for(w: Workload, n: int, budget_flops: float) -> int:
-    return int(np.clip(budget_flops / (w.flops * n), 4, 400))
+# ---- the engine -------------------------------------------------------------------------------
+class Engine:
+    """One population of a workload, set up as ``dt.train`` sets it up (auto parts included)."""
+
+    def __init__(self, w: Workload, n: int):
+        self.sweep = sweep = w.sweep(n, 1, [0, 1])
+        layout = Layout(sweep)
+        self.fns = _train.compiled(sweep, w.task, w.model)
+        self.parts = _train.make_parts(sweep, w.task, w.model, layout, self.fns, None)
+        self.gs, self.members, self.hps = _train.initial_parts(sweep, jax.random.key(0), w.task, layout,
+                                                               self.fns, self.parts)
+        self.n, self.t = n, 0
+
+    def advance(self, steps: int) -> None:
+        self.members = [self.fns["advance"](g, m, h, self.t, self.t + steps)
+                        for g, m, h in zip(self.gs, self.members, self.hps)]
+        jax.block_until_ready(self.members)
+        self.t += steps
+
+    def measure(self) -> None:
+        outs = [self.fns["measure"](g, m, h, self.t) for g, m, h in zip(self.gs, self.members, self.hps)]
+        self.members = [m for _, m in outs]
+        jax.block_until_ready(outs)
+
+    def state_bytes(self) -> int:
+        return sum(x.nbytes for x in jax.tree.leaves((self.members, self.hps)))
 
 
-def time_engine(w: Workload, n: int, steps: int, record=None) -> float:
-    """Seconds per step of ``dt.train`` (compile excluded: the same shapes ran once before)."""
-    record = [0, steps] if record is None else record
-    sweep = w.sweep(n, steps, record)
-    dt.train(sweep, key=0)  # compiles; the timed run below reuses the executables
+def time_engine(w: Workload, n: int, seconds: float) -> dict:
+    """Steady-state seconds per step of the engine's compiled step, and the row's peak memory."""
+    reset_hwm()
+    eng = Engine(w, n)
     t0 = time.perf_counter()
-    dt.train(sweep, key=1)
-    return (time.perf_counter() - t0) / steps
+    eng.advance(1)  # compiles
+    first = time.perf_counter() - t0
+    steps = int(np.clip(seconds / max(first, 1e-4), 1, 400))
+    t0 = time.perf_counter()
+    eng.advance(steps)
+    per_step = (time.perf_counter() - t0) / steps
+    steps = int(np.clip(seconds / max(per_step, 1e-6), 1, 2000))
+    best = min(_timed(eng.advance, steps) for _ in range(3)) / steps
+    out = {"per_step": best, "hwm": vm_hwm(), "state": eng.state_bytes() / n, "parts": eng.parts.n}
+    del eng
+    return out
 
 
+def _timed(fn, *args, **kwargs) -> float:
+    t0 = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - t0
+
+
+# ---- the plain ways ---------------------------------------------------------------------------
 def _train_one_factory(w: Workload, steps: int):
     """The textbook recipe: one member owns its batches; vmap it; scan over steps."""
     spec = w.task.spec()
@@ -148,18 +218,17 @@ def _train_one_factory(w: Workload, steps: int):
 
 
 def time_textbook(w: Workload, n: int, steps: int) -> float:
+    """Seconds per step of ``jit(vmap(train_one))`` (its setup is inside, amortised over steps)."""
     f = jax.jit(jax.vmap(_train_one_factory(w, steps)))
     keys = jax.random.split(jax.random.key(0), n)
     lrs = jnp.full((n,), w.lr, jnp.float32)
     f(keys, lrs).block_until_ready()
-    t0 = time.perf_counter()
-    f(keys, lrs).block_until_ready()
-    return (time.perf_counter() - t0) / steps
+    return min(_timed(lambda: f(keys, lrs).block_until_ready()) for _ in range(2)) / steps
 
 
 def time_py_loop(w: Workload, members: int = 4, steps: int = 20) -> float:
     """Seconds per member-step of a Python loop over members of a jitted single-member step."""
-    pop = dt._train.population(w.sweep(1, steps, [0, steps]), w.task, w.model)
+    pop = _train.population(w.sweep(1, steps, [0, steps]), w.task, w.model)
     hp = dt.HParams(lr=jnp.float32(w.lr), momentum=jnp.float32(0.9), weight_decay=jnp.float32(0.0),
                     init_scale=jnp.float32(w.init_scale), b1=jnp.float32(0.9), b2=jnp.float32(0.999),
                     eps=jnp.float32(1e-8))
@@ -176,39 +245,111 @@ def time_py_loop(w: Workload, members: int = 4, steps: int = 20) -> float:
     return (time.perf_counter() - t0) / (members * steps)
 
 
+# ---- the report -------------------------------------------------------------------------------
+def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...]) -> list[str]:
+    """``dt.train`` wall time recording every k steps against recording only the two ends (best of
+    two runs each)."""
+    sweeps = {k: w.sweep(n, steps, [0, steps] if k is None else k) for k in (None, *every)}
+    for sweep in sweeps.values():
+        dt.train(sweep, key=0)  # compiles; the timed runs reuse the executables
+    times = dict.fromkeys(sweeps, np.inf)
+    for _ in range(2):  # interleaved, so load changes hit every variant alike
+        for k, sweep in sweeps.items():
+            times[k] = min(times[k], _timed(dt.train, sweep, key=1))
+    base = times[None]
+    lines = [f"W1, {n:,} members, {steps} steps through dt.train: recording only steps 0 and {steps}: "
+             f"{n * steps / base:,.0f} model-steps/s"]
+    eng = Engine(w, n)
+    eng.advance(1)
+    eng.measure()
+    step_s = min(_timed(eng.advance, 20) for _ in range(2)) / 20
+    measure_s = min(_timed(eng.measure) for _ in range(3))
+    del eng
+    for k in every:
+        t = times[k]
+        lines.append(f"  recording every {k:>3} steps: {100 * (t / base - 1):+5.1f}% wall time "
+                     f"({steps // k - 1} more records; one record measures train/test loss on the "
+                     f"1,024-point test set etc. = {measure_s / step_s:.1f} steps of compute, "
+                     f"{100 * (measure_s / step_s) / k:.1f}% at this k)")
+    return lines
+
+
+def million(w: Workload, n: int, steps: int, every: int) -> str:
+    reset_hwm()
+    sweep = w.sweep(n, steps, every)
+    t0 = time.perf_counter()
+    run = dt.train(sweep, key=0)
+    wall = time.perf_counter() - t0
+    finite = float(np.isfinite(run.metrics.test_loss.values).mean())
+    return (f"W3, {n:,} members through dt.train with trajectories recorded every {every} steps "
+            f"({len(sweep.record)} records x {len(run.metrics.data_vars)} metrics per member, "
+            f"{100 * finite:.0f}% finite): {wall:.0f} s wall including setup, compile and recording, "
+            f"peak RSS {vm_hwm():.1f} GiB (machine: {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="dyntheory benchmark: one table, ratios from one run")
-    parser.add_argument("--quick", action="store_true", help="smaller populations (for a smoke run)")
-    parser.add_argument("--budget", type=float, default=5e10, help="FLOPs per timed engine run")
+    parser.add_argument("--quick", action="store_true", help="small populations, short timings (smoke run)")
+    parser.add_argument("--seconds", type=float, default=None, help="target seconds per timed measurement")
     args = parser.parse_args(argv)
-    peak_gflops, peak_gbs = measure_peak()
-    print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d')}  {platform.processor() or platform.machine()}  "
-          f"{jax.devices()[0].device_kind} x{len(jax.devices())}  jax {jax.__version__}")
-    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, copy bandwidth {peak_gbs:.1f} GB/s")
-    print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % FLOP peak | % bandwidth "
-          "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB |")
+    seconds = args.seconds or (0.3 if args.quick else 1.5)
+    sizes = QUICK_SIZES if args.quick else SIZES
+    peak_gflops, peak_gbs = measure_peak(0.5 if args.quick else 1.5)
+    print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cores  "
+          f"{jax.devices()[0].device_kind} x{len(jax.devices())}  jax {jax.__version__}  "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, in-place stream {peak_gbs:.1f} GB/s; "
+          f"populations are n/{MEMBERS_PER_STREAM} data streams x {MEMBERS_PER_STREAM} members")
+    print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % limit (binds) "
+          "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ws = workloads()
+    per_member: dict[str, dict[int, float]] = {}
+    results: dict[tuple[str, int], dict] = {}
     for name, w in ws.items():
-        loop = 1.0 / time_py_loop(w)
-        sizes = [s for s in W_SIZES[name] if not args.quick or s <= 1000]
-        for n in sizes:
-            steps = _steps_for(w, n, args.budget)
-            per_step = time_engine(w, n, steps)
-            rate = n / per_step
-            hwm = vm_hwm()
-            text = n / time_textbook(w, n, steps) if n <= 10_000 and not (name == "W2" and n > 1000) else float("nan")
+        loop = 1.0 / time_py_loop(w, steps=5 if name == "W2" else 20)
+        for n in sizes[name]:
+            e = time_engine(w, n, seconds)
+            rate = n / e["per_step"]
+            per_member.setdefault(name, {})[n] = e["per_step"] / n
             gflops = rate * w.flops / 1e9
-            print(f"| {name} | {n:,} | {rate:,.0f} | {1e6 / rate:.2f} | {gflops:.1f} | "
-                  f"{100 * gflops / peak_gflops:.0f}% | {100 * rate * w.bytes / 1e9 / peak_gbs:.0f}% | "
-                  f"{text:,.0f} | {rate / text:.1f}x | {rate / loop:,.0f}x | {hwm:.2f} |", flush=True)
+            # State traffic per member-step (read and write, activations kept in cache by chunking).
+            stream_limit = peak_gbs * w.flops / (2 * e["state"])
+            limit, binds = min((peak_gflops, "FLOP"), (stream_limit, "bandwidth"))
+            text_cell, ratio = "-", "-"
+            if n <= TEXTBOOK_MAX[name]:
+                steps = int(np.clip(seconds * rate / 4 / n, 1, 200))
+                text = n / time_textbook(w, n, steps)
+                text_cell, ratio = f"{text:,.0f}", f"{rate / text:.1f}x"
+                results[(name, n)] = {"vs_text": rate / text}
+            results.setdefault((name, n), {}).update(limit=gflops / limit, binds=binds)
+            print(f"| {name} | {n:,} | {rate:,.0f} | {1e6 * e['per_step'] / n:.2f} | {gflops:.1f} | "
+                  f"{100 * gflops / limit:.0f}% ({binds}) | {text_cell} | {ratio} | {rate / loop:,.0f}x | "
+                  f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
+    print()
+    flat = {}
+    for name, costs in per_member.items():
+        big = [n for n in costs if n >= 1000]
+        if len(big) > 1:
+            lo, hi = min(costs[n] for n in big), max(costs[n] for n in big)
+            flat[name] = hi / lo - 1
+            print(f"{name}: per-member cost from 1,000 to {max(big):,} members varies by "
+                  f"{100 * flat[name]:.0f}% (max/min over those rows)")
     w1 = ws["W1"]
-    n, steps = 1000, 400
-    plain = time_engine(w1, n, steps, record=[0, steps])
-    recorded = time_engine(w1, n, steps, record=10)
-    print(f"\nW1, 1,000 members: recording every 10 steps costs {100 * (recorded / plain - 1):+.1f}% "
-          f"over recording only the ends ({n / plain:,.0f} vs {n / recorded:,.0f} model-steps/s)")
+    if args.quick:
+        lines = recording_overhead(w1, 100, 100, (10,))
+    else:
+        lines = recording_overhead(w1, 1000, 1000, (100, 10))
+    print("\n".join(lines), flush=True)
+    if not args.quick:
+        print(million(ws["W3"], 1_000_000, 10, 5))
     print(f"py-loop reference: W1 {1 / time_py_loop(w1):,.0f} model-steps/s (a jitted step per member per step)")
+    w1_10k = results.get(("W1", 10_000))
+    if w1_10k:
+        print(f"targets: W1 at 10,000 members {w1_10k['vs_text']:.1f}x the textbook (target >= 5x), "
+              f"{100 * w1_10k['limit']:.0f}% of the {w1_10k['binds']} limit (target >= 50%); "
+              + ", ".join(f"{k} per-member cost flat within {100 * v:.0f}%" for k, v in flat.items())
+              + " (target <= 25%)")
     return 0
 
 
