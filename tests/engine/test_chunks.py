@@ -1,0 +1,52 @@
+"""Cache-sized member chunks inside the compiled step change no numbers beyond rounding."""
+
+import jax
+import numpy as np
+import pytest
+
+import dyntheory as dt
+from dyntheory import _train
+from dyntheory._layout import ChunkPlan
+from tests.engine._helpers import small_sweep
+
+
+@pytest.mark.parametrize("G, M, cap", [(4, 6, 4), (4, 2, 4), (3, 5, 2), (1, 7, 3), (5, 3, 100)])
+@pytest.mark.parametrize("strided", [False, True])
+def test_chunk_plan_split_merge_round_trip(G, M, cap, strided):
+    plan = ChunkPlan.make(G, M, cap, strided=strided)
+    assert plan.gc * plan.mc <= max(cap, 1) or plan.trivial
+    assert plan.ng * plan.gc >= G and plan.nm * plan.mc >= M
+    x = np.arange(G * M * 2, dtype=np.float32).reshape(G, M, 2)
+    parts = plan.split(x)
+    if not plan.trivial:
+        assert parts.shape[:4] == (plan.ng, plan.nm, plan.gc, plan.mc)
+    np.testing.assert_array_equal(np.asarray(plan.merge(parts)), x)
+
+
+def _run(monkeypatch, chunk, **kw):
+    _train._compiled.cache_clear()  # the chunk size is read when a step is traced
+    if chunk is None:
+        monkeypatch.delenv("DYNTHEORY_CHUNK_MEMBERS", raising=False)
+    else:
+        monkeypatch.setenv("DYNTHEORY_CHUNK_MEMBERS", str(chunk))
+    try:
+        return dt.train(small_sweep(dtype="float64", **kw), key=3)
+    finally:
+        _train._compiled.cache_clear()
+
+
+# 6 members a group: chunks of 3 members of one group (3 groups), or 2 whole groups (4 groups)
+@pytest.mark.parametrize("chunk, seeds", [(4, 3), (12, 4)])
+@pytest.mark.parametrize("batch_size", [8, None])  # sampled batches; full batch
+def test_chunked_step_equals_one_chunk(monkeypatch, chunk, seeds, batch_size):
+    assert not ChunkPlan.make(seeds, 6, chunk).trivial
+    task = dt.tasks.TeacherStudent(d_in=4, d_out=2, noise=0.1, n_train=16 if batch_size is None else None)
+    whole = _run(monkeypatch, None, task=task, batch_size=batch_size, seeds=seeds)
+    chunked = _run(monkeypatch, chunk, task=task, batch_size=batch_size, seeds=seeds)
+    for name in ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"):
+        np.testing.assert_allclose(chunked.metrics[name].values, whole.metrics[name].values,
+                                   rtol=1e-12, atol=1e-14, err_msg=name)
+    got, want = jax.tree.leaves(chunked.params_at(step=24)), jax.tree.leaves(whole.params_at(step=24))
+    assert len(got) == len(want) > 0
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
