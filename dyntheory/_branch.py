@@ -101,7 +101,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         for gid, (coords, task, model) in enumerate(groups):
             layout = Layout(new)
             fns = compiled(new, task, model)
-            parts = make_parts(new, task, model, layout, fns, max_members)
+            parts = make_parts(new, layout, fns, max_members)
             mask = _mask(layout, coords, where)
             hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
             hps = dataclasses.replace(hps, **{

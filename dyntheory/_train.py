@@ -153,7 +153,7 @@ def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, h
     return gs_parts, m_parts, hp_parts
 
 
-def make_parts(sweep: Sweep, task, model, layout: Layout, fns, max_members: int | None) -> Parts:
+def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None) -> Parts:
     if max_members is None:
         dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
         hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
@@ -182,7 +182,7 @@ def static_index(sweep: Sweep, coords: dict[str, Any]) -> tuple:
 def _train_group(sweep, root, st: Store, gid, coords, task, model, bar, resume_every, max_members) -> None:
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
-    parts = make_parts(sweep, task, model, layout, fns, max_members)
+    parts = make_parts(sweep, layout, fns, max_members)
     gs, members, hps = initial_parts(sweep, root, task, layout, fns, parts)
     run_group(sweep, st, gid, coords, layout, fns, parts, gs, members, hps, bar, resume_every)
 

@@ -143,7 +143,7 @@ class Engine:
         self.sweep = sweep = w.sweep(n, 1, [0, 1])
         layout = Layout(sweep)
         self.fns = _train.compiled(sweep, w.task, w.model)
-        self.parts = _train.make_parts(sweep, w.task, w.model, layout, self.fns, None)
+        self.parts = _train.make_parts(sweep, layout, self.fns, None)
         self.gs, self.members, self.hps = _train.initial_parts(sweep, jax.random.key(0), w.task, layout,
                                                                self.fns, self.parts)
         self.n, self.t = n, 0

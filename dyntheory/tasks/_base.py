@@ -36,6 +36,14 @@ class TaskBase:
     kind: ClassVar[str] = "regression"  # or "classification"
     traced_fields: ClassVar[tuple[str, ...]] = ()
 
+    def __post_init__(self):
+        self.check()
+
+    @property
+    def finite(self) -> bool:
+        """A fixed training set (``n_train`` given) rather than fresh samples every step."""
+        return getattr(self, "n_train", None) is not None
+
     def check(self) -> None:
         """Raise ValueError naming the field and value if the task is invalid."""
 

@@ -37,9 +37,6 @@ class ModularArithmetic(TaskBase):
     op: str = "+"
     train_frac: float = 0.3
 
-    def __post_init__(self):
-        self.check()
-
     finite: ClassVar[bool] = True
 
     def check(self) -> None:

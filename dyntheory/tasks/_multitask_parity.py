@@ -56,13 +56,6 @@ class MultitaskSparseParity(TaskBase):
     n_test: int = 4096
     n_per_task: int = 256
 
-    def __post_init__(self):
-        self.check()
-
-    @property
-    def finite(self) -> bool:
-        return self.n_train is not None
-
     def check(self) -> None:
         for name in ("n_tasks", "n_bits", "k", "n_test", "n_per_task"):
             positive_int(self, name)

@@ -31,13 +31,6 @@ class SparseParity(TaskBase):
     n_train: int | None = None
     n_test: int = 1024
 
-    def __post_init__(self):
-        self.check()
-
-    @property
-    def finite(self) -> bool:
-        return self.n_train is not None
-
     def check(self) -> None:
         positive_int(self, "n_bits")
         positive_int(self, "k")

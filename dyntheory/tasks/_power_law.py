@@ -62,13 +62,6 @@ class PowerLawFeatures(TaskBase):
     whiten: bool = False
     exact_test: bool = True
 
-    def __post_init__(self):
-        self.check()
-
-    @property
-    def finite(self) -> bool:
-        return self.n_train is not None
-
     def check(self) -> None:
         for name in ("d", "n_features", "n_test"):
             positive_int(self, name)

@@ -66,10 +66,6 @@ class TeacherStudent(TaskBase):
                 object.__setattr__(self, name, tuple(float(v) for v in value))
         self.check()
 
-    @property
-    def finite(self) -> bool:
-        return self.n_train is not None
-
     def check(self) -> None:
         positive_int(self, "d_in")
         positive_int(self, "d_out")
