@@ -211,11 +211,16 @@ class Population:
 
     def member_core(self, params, train: Batch, test: Batch) -> dict:
         """Losses, accuracies and the training gradient of one member."""
-        train_loss, grads = jax.value_and_grad(self.loss)(params, train)
-        out = {"train_loss": train_loss, "test_loss": self.loss(params, test), "grads": grads}
+        def loss_and_out(p, batch):  # the forward pass once, for the loss and the accuracy
+            pred = self.model.apply(p, batch.x)
+            return self.loss_of(pred, batch.y), pred
+
+        (train_loss, train_pred), grads = jax.value_and_grad(loss_and_out, has_aux=True)(params, train)
+        test_loss, test_pred = loss_and_out(params, test)
+        out = {"train_loss": train_loss, "test_loss": test_loss, "grads": grads}
         if self.classification:
-            out["train_acc"] = accuracy(self.model.apply(params, train.x), train.y)
-            out["test_acc"] = accuracy(self.model.apply(params, test.x), test.y)
+            out["train_acc"] = accuracy(train_pred, train.y)
+            out["test_acc"] = accuracy(test_pred, test.y)
         return out
 
     def member_measure(self, ms: MemberState, hp: HParams, gs: GroupState, train: Batch,
