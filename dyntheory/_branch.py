@@ -21,7 +21,7 @@ from dyntheory._layout import Layout
 from dyntheory._random import as_key
 from dyntheory._run import Run, coord_label
 from dyntheory._sweep import _check_hparam
-from dyntheory._train import (_open_store, compiled, initial_parts, make_parts, run_group, static_index,
+from dyntheory._train import (_open_store, compiled, finished, initial_parts, make_parts, run_group, static_index,
                               unflatten_state)
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
@@ -42,7 +42,7 @@ def _mask(layout: Layout, coords: dict[str, Any], where: Mapping[str, Any]) -> n
 def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[str, Any] | None = None,
            steps: int | None = None, record=None, checkpoints=None, store: str | None = None,
            progress: bool | None = None, overwrite: bool = False, sweep=None,
-           max_members: int | None = None) -> Run:
+           max_members: int | None = None, max_resident: int | None = None) -> Run:
     """Start a new run from checkpoint ``step`` of ``run`` with hyperparameters changed.
 
     Args:
@@ -54,6 +54,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
             the others continue unchanged, bit-identical to ``run`` for the same steps.
         steps: the new run's total length (default: the original's).
         record, checkpoints: schedules of the new run (default: the original's from ``step`` on).
+        max_members, max_resident: as in ``dt.train``.
 
     Returns:
         A ``Run`` over the same grid whose metrics start after ``step`` (the parent holds the
@@ -101,17 +102,21 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         for gid, (coords, task, model) in enumerate(groups):
             layout = Layout(new)
             fns = compiled(new, task, model)
-            parts = make_parts(new, layout, fns, max_members)
+            parts = make_parts(new, layout, fns, max_members, max_resident)
             mask = _mask(layout, coords, where)
             hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
             hps = dataclasses.replace(hps, **{
                 k: jnp.where(jnp.asarray(mask), jnp.asarray(v, getattr(hps, k).dtype), getattr(hps, k))
                 for k, v in changes.items()})
-            gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, hps)
-            members = parts.split(unflatten_state(parts.merge(members), run.state_at(step, gid)))
             branched[static_index(new, coords)] = layout.to_user(mask)
-            run_group(new, st, gid, coords, layout, fns, parts, gs, members, hp_parts, bar, 5.0, start=step)
+
+            def from_checkpoint(ids, gid=gid, task=task, layout=layout, fns=fns, parts=parts, hps=hps):
+                gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, hps, ids=ids)
+                stored = run.state_at(step, gid, region=parts.region(ids))
+                members = parts.split(unflatten_state(parts.merge(members, ids), stored), ids=ids, local=True)
+                return gs, members, hp_parts
+
+            run_group(new, st, gid, coords, layout, fns, parts, from_checkpoint, bar, 5.0, start=step)
     st.ensure("branched", new.shape, bool, tuple(new.dims), chunks=tuple(new.shape), fill=False)
     st.write("branched", ..., branched)
-    st.finish()
-    return Run(st, new)
+    return Run(finished(st), new)

@@ -78,6 +78,27 @@ class Layout:
         """(*user dims, *rest) -> (G, M, *rest)."""
         return from_user(arr, self.group_dims, self.member_dims, self.dims)
 
+    def block_index(self, sidx: tuple, region: tuple[slice, ...], extra: int = 0) -> tuple:
+        """Where the (g, m, ...) block ``region`` of the (G, M) layout sits in a user-dims array.
+
+        ``sidx`` indexes the sweep's dims (ints for the compiled group's static axes, slices for
+        the traced ones). Returns a coordinate selection (an int or an index array shaped
+        ``(g, m) + (1,) * extra`` per sweep dim) for ``zarr.Array.set_coordinate_selection``.
+        """
+        region = tuple(region) + (slice(None),) * (2 - len(region))
+        gsub = np.unravel_index(np.arange(self.G)[region[0]], self.group_shape)
+        msub = np.unravel_index(np.arange(self.M)[region[1]], self.member_shape) if self.member_dims else ()
+        tail = (None,) * extra
+        out = []
+        for d, i in zip(self.sweep.dims, sidx):
+            if isinstance(i, int):
+                out.append(i)
+            elif d in self.group_dims:
+                out.append(gsub[self.group_dims.index(d)][(slice(None), None) + tail])
+            else:
+                out.append(msub[self.member_dims.index(d)][(None, slice(None)) + tail])
+        return tuple(out)
+
 
 def to_user(arr, group_dims, member_dims, dims, sizes) -> np.ndarray:
     """(G, M, *rest) -> (*dims, *rest), where ``sizes[name]`` has the length of each dim."""

@@ -3,9 +3,11 @@
 A compiled group's population is laid out ``(groups, members)``. When it is too large for one
 step's working memory it is cut along one axis into equal parts (the last one padded by repeating
 its final index, the padding dropped on the way out), so every part reuses one compiled program.
-Parts advance in lockstep between recordings. Each part's arrays are sharded over all devices
-(``jax.sharding``) along the axis that divides evenly; with ``jax.distributed`` initialised the
-devices of every host take part.
+Parts advance in lockstep between recordings. When even the parts' states together outgrow the
+memory (``resident``), the parts are taken in *waves*: each wave is built, trained from start to
+finish and written to the store before the next is built, so a population larger than memory
+streams through. Each part's arrays are sharded over all devices (``jax.sharding``) along the axis
+that divides evenly; with ``jax.distributed`` initialised the devices of every host take part.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from dyntheory._hosts import put, to_host
 
 
 def available_memory() -> int:
@@ -48,9 +52,13 @@ def member_bytes(fns, init_keys, hps) -> int:
 
 
 class Parts:
-    """Equal parts of a (G, M) population along ``axis`` (None: one part)."""
+    """Equal parts of a (G, M) population along ``axis`` (None: one part), taken in waves.
 
-    def __init__(self, G: int, M: int, max_members: int):
+    ``resident`` is how many members may be held in memory at once (None: all); the parts are
+    grouped into waves of ``per_wave`` parts, at least one.
+    """
+
+    def __init__(self, G: int, M: int, max_members: int, resident: int | None = None):
         self.G, self.M = G, M
         if G * M <= max_members:
             self.axis, self.size, self.n = None, None, 1
@@ -60,34 +68,69 @@ class Parts:
         else:
             self.axis, self.size = 1, max(1, max_members // G)
             self.n = math.ceil(M / self.size)
+        self.per_wave = self.n if resident is None else min(self.n, max(1, resident // self.part_members))
+        self.n_waves = math.ceil(self.n / self.per_wave)
         mesh_devices = jax.devices()
         self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
 
     def __repr__(self):
-        return f"Parts(G={self.G}, M={self.M}, axis={self.axis}, size={self.size}, n={self.n})"
+        return (f"Parts(G={self.G}, M={self.M}, axis={self.axis}, size={self.size}, n={self.n}, "
+                f"waves={self.n_waves})")
 
-    def _index(self, c: int) -> np.ndarray:
-        full = self.G if self.axis == 0 else self.M
-        return np.minimum(np.arange(c * self.size, (c + 1) * self.size), full - 1)
+    @property
+    def part_members(self) -> int:
+        """Members in one part (padding included)."""
+        return self.G * self.M if self.axis is None else self.size * (self.M if self.axis == 0 else self.G)
 
-    def split(self, tree: Any, *, group_level: bool = False) -> list:
-        """Parts of a (G, M, ...) pytree (or a (G, ...) one with ``group_level``)."""
+    @property
+    def _full(self) -> int:
+        return self.G if self.axis == 0 else self.M
+
+    def wave(self, w: int) -> range:
+        """The part ids of wave ``w``."""
+        return range(w * self.per_wave, min((w + 1) * self.per_wave, self.n))
+
+    def span(self, ids: range) -> tuple[int, int]:
+        """The [lo, hi) range along ``axis`` that parts ``ids`` cover (padding excluded)."""
+        if self.axis is None:
+            return 0, self.G
+        return ids.start * self.size, min(ids.stop * self.size, self._full)
+
+    def region(self, ids: range) -> tuple[slice, ...]:
+        """Index of parts ``ids`` in a (G, M, ...) array: everything when they are all the parts."""
+        if self.axis is None or (ids.start == 0 and ids.stop == self.n):
+            return ()
+        lo, hi = self.span(ids)
+        return (slice(None),) * self.axis + (slice(lo, hi),)
+
+    def _index(self, c: int, lo: int = 0) -> np.ndarray:
+        return np.minimum(np.arange(c * self.size, (c + 1) * self.size), self._full - 1) - lo
+
+    def split(self, tree: Any, *, group_level: bool = False, ids: range | None = None,
+              local: bool = False) -> list:
+        """Parts ``ids`` (default all) of a (G, M, ...) pytree (or a (G, ...) one with ``group_level``).
+
+        With ``local`` the tree holds only the region of ``ids`` (as ``merge`` returns it).
+        """
+        ids = range(self.n) if ids is None else ids
         if self.axis is None:
             return [self.place(tree, group_level)]
         if group_level and self.axis == 1:
-            return [self.place(tree, group_level)] * self.n
-        return [self.place(jax.tree.map(lambda x: jnp.take(x, self._index(c), axis=self.axis), tree), group_level)
-                for c in range(self.n)]
+            return [self.place(tree, group_level)] * len(ids)
+        lo = self.span(ids)[0] if local else 0
+        return [self.place(jax.tree.map(lambda x: jnp.take(x, self._index(c, lo), axis=self.axis), tree),
+                           group_level) for c in ids]
 
-    def merge(self, parts: list) -> Any:
-        """Inverse of ``split`` for (G, M, ...) pytrees, as host numpy arrays."""
+    def merge(self, parts: list, ids: range | None = None) -> Any:
+        """Inverse of ``split`` for (G, M, ...) pytrees, as host numpy arrays: the region of ``ids``."""
         if self.axis is None:
-            return jax.tree.map(np.asarray, parts[0])
-        full = self.G if self.axis == 0 else self.M
+            return jax.tree.map(to_host, parts[0])
+        ids = range(self.n) if ids is None else ids
+        lo, hi = self.span(ids)
 
         def cat(*xs):
-            out = np.concatenate([np.asarray(x) for x in xs], axis=self.axis)
-            return out[:full] if self.axis == 0 else out[:, :full]
+            out = np.concatenate([to_host(x) for x in xs], axis=self.axis)
+            return out[:hi - lo] if self.axis == 0 else out[:, :hi - lo]
 
         return jax.tree.map(cat, *parts)
 
@@ -113,7 +156,8 @@ class Parts:
             spec = PartitionSpec()
         if group_level and spec == PartitionSpec(None, "pop"):
             spec = PartitionSpec()
-        return jax.device_put(tree, NamedSharding(self.mesh, spec))
+        sharding = NamedSharding(self.mesh, spec)
+        return jax.tree.map(lambda x: put(x, sharding), tree)
 
 
 # Working memory set aside for the chunks of one step or measurement (see ``member_bytes``).
@@ -122,5 +166,20 @@ CHUNK_RESERVE = 512 << 20
 
 def default_max_members(per_member: int, budget: int | None = None) -> int:
     budget = budget if budget is not None else int(os.environ.get("DYNTHEORY_STEP_BYTES", 0)) or \
-        max(min(available_memory() // 4, 4 << 30) - CHUNK_RESERVE, 64 << 20)
+        max(min(memory_budget() // 4, 4 << 30) - CHUNK_RESERVE, 64 << 20)
     return max(1, budget // max(per_member, 1))
+
+
+def memory_budget() -> int:
+    """The bytes a run may use: ``DYNTHEORY_MEMORY_BYTES`` if set, else the memory available now."""
+    return int(os.environ.get("DYNTHEORY_MEMORY_BYTES", 0)) or available_memory()
+
+
+def default_resident(per_member: int, part_members: int, budget: int | None = None) -> int:
+    """Members that may be held at once: those whose states fit in 60% of the budget after one
+    part's step working memory (``member_bytes`` counts the state four times; held between steps,
+    a state is counted three times: on the devices, merged on the host, and written out)."""
+    budget = memory_budget() if budget is None else budget
+    step = min(part_members * per_member, 4 << 30) + CHUNK_RESERVE
+    held = max(1, 3 * (per_member - 64) // 4)
+    return max(part_members, int(0.6 * max(budget - step, 0)) // held)

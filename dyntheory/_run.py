@@ -111,11 +111,12 @@ class Run:
                              f"{list(self.checkpoints)}")
         return self.checkpoints.index(step)
 
-    def state_at(self, step: int, gid: int = 0) -> dict[str, np.ndarray]:
-        """Every stored leaf of the full member state at a checkpoint, in (groups, members) layout."""
+    def state_at(self, step: int, gid: int = 0, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
+        """Every stored leaf of the full member state at a checkpoint, in (groups, members) layout
+        (only ``region`` of it, e.g. ``(slice(0, 10),)`` for the first ten groups, if given)."""
         idx = self._ckpt_index(step)
         names = [n for n, _ in self.store.progress(gid)["paths"]]
-        return self.store.read_state(f"ckpt/g{gid}", names, index=idx)
+        return self.store.read_state(f"ckpt/g{gid}", names, index=idx, region=region)
 
     def params_at(self, step: int, **static: Any) -> Any:
         """Every member's parameters at checkpoint ``step``.

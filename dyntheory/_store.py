@@ -9,7 +9,8 @@ Layout::
     resume/<slot>/g<k>/<leaf>     the latest state, two slots written alternately
 
 Progress is committed in the attrs only after the data it points to is written, so a process
-killed at any moment leaves a store whose progress marker names finished work.
+killed at any moment leaves a store whose progress marker names finished work. Under
+``jax.distributed`` only process 0 writes an on-disk store (``writer``); the others read it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any
 import jax
 import numpy as np
 import zarr
+
+from dyntheory._hosts import is_writer
 
 FORMAT = 1
 
@@ -55,11 +58,29 @@ def _chunks(shape: tuple[int, ...], lead: int, target: int = 1 << 21) -> tuple[i
     return (1,) * lead + ((gc, mc) + tuple(rest[2:]) if len(rest) >= 2 else tuple(rest))
 
 
+def _row_blocks(arr, nbytes: int = 64 << 20, prefix: tuple = ()):
+    """The array's data in C order, in blocks of leading rows of at most about ``nbytes`` (a row
+    too large alone is cut along the next axis), so hashing never holds a whole array."""
+    shape = arr.shape[len(prefix):]
+    if not shape:
+        yield arr[prefix]
+        return
+    row = int(np.prod(shape[1:])) * arr.dtype.itemsize
+    if row > nbytes and len(shape) > 1:
+        for i in range(shape[0]):
+            yield from _row_blocks(arr, nbytes, prefix + (i,))
+        return
+    step = max(1, nbytes // max(row, 1))
+    for i in range(0, max(shape[0], 1), step):
+        yield arr[prefix + (slice(i, i + step),)]
+
+
 class Store:
     """Read and write one run's Zarr group (a directory, or memory when ``path`` is None)."""
 
     def __init__(self, group: zarr.Group, path: str | None):
         self.group, self.path = group, path
+        self.writer = is_writer(path)
 
     # ---- opening -----------------------------------------------------------------------------
     @staticmethod
@@ -68,7 +89,7 @@ class Store:
 
     @classmethod
     def open(cls, path: str) -> Store:
-        return cls(zarr.open_group(path, mode="r+"), path)
+        return cls(zarr.open_group(path, mode="r+" if is_writer(path) else "r"), path)
 
     @classmethod
     def create(cls, path: str | None, meta: dict[str, Any], *, overwrite: bool) -> Store:
@@ -82,39 +103,48 @@ class Store:
         return dict(self.group.attrs["dyntheory"])
 
     def _set_meta(self, **changes):
+        if not self.writer:
+            return
         meta = self.meta
         meta.update(changes)
         self.group.attrs["dyntheory"] = meta
 
     # ---- arrays ------------------------------------------------------------------------------
     def ensure(self, name: str, shape, dtype, dims: tuple[str, ...] | None = None, *,
-               chunks: tuple[int, ...] | None = None, lead: int = 0, fill=0) -> zarr.Array:
-        if name in self.group:
-            return self.group[name]
+               chunks: tuple[int, ...] | None = None, lead: int = 0, fill=0) -> zarr.Array | None:
+        if name in self.group or not self.writer:
+            return self.group.get(name)
         chunks = _chunks(tuple(shape), lead) if chunks is None else chunks
         return self.group.create_array(name, shape=tuple(shape), dtype=dtype, chunks=chunks,
                                        fill_value=fill, dimension_names=dims)
 
     def write(self, name: str, index, value) -> None:
-        self.group[name][index] = np.asarray(value)
+        if self.writer:
+            self.group[name][index] = np.asarray(value)
+
+    def write_block(self, name: str, selection: tuple, value) -> None:
+        """Write at a coordinate selection (one index array, or int, per dimension; broadcast)."""
+        if self.writer:
+            self.group[name].set_coordinate_selection(selection, np.asarray(value))
 
     def read(self, name: str, index=...) -> np.ndarray:
         return np.asarray(self.group[name][index])
 
-    def write_state(self, prefix: str, leaves: dict[str, np.ndarray], index=None, n_lead: int = 0) -> None:
+    def write_state(self, prefix: str, leaves: dict[str, np.ndarray], index=None, n_lead: int = 0,
+                    region: tuple[slice, ...] = (), full: tuple[int, ...] = ()) -> None:
+        """Write state leaves, each at ``region`` of a (G, M, ...) array (``full`` = (G, M))."""
+        if not self.writer:
+            return
         for name, leaf in leaves.items():
             leaf = np.asarray(leaf)
-            full = f"{prefix}/{name}"
-            if index is None:
-                arr = self.ensure(full, leaf.shape, leaf.dtype, lead=0)
-                arr[...] = leaf
-            else:
-                arr = self.ensure(full, (n_lead,) + leaf.shape, leaf.dtype, lead=1)
-                arr[index] = leaf
+            shape = tuple(full) + leaf.shape[len(full):] if region else leaf.shape
+            lead = () if index is None else (index,)
+            arr = self.ensure(f"{prefix}/{name}", (n_lead,) * len(lead) + shape, leaf.dtype, lead=len(lead))
+            arr[lead + tuple(region) if lead or region else ...] = leaf
 
-    def read_state(self, prefix: str, names, index=None) -> dict[str, np.ndarray]:
-        sel = ... if index is None else index
-        return {n: np.asarray(self.group[f"{prefix}/{n}"][sel]) for n in names}
+    def read_state(self, prefix: str, names, index=None, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
+        sel = (() if index is None else (index,)) + tuple(region)
+        return {n: np.asarray(self.group[f"{prefix}/{n}"][sel or ...]) for n in names}
 
     # ---- progress ----------------------------------------------------------------------------
     def progress(self, gid: int) -> dict[str, Any] | None:
@@ -143,15 +173,19 @@ class Store:
         return names
 
     def manifest(self) -> dict[str, str]:
+        """sha256 of every array (but the resume state), read a block of leading rows at a time."""
         out = {}
         for name in self._hashed_arrays():
-            arr = np.ascontiguousarray(self.group[name][...])
+            arr = self.group[name]
             h = hashlib.sha256(json.dumps([str(arr.dtype), list(arr.shape)]).encode())
-            h.update(arr.tobytes())
+            for block in _row_blocks(arr):
+                h.update(np.ascontiguousarray(block).tobytes())
             out[name] = h.hexdigest()
         return out
 
     def finish(self) -> None:
+        if not self.writer:
+            return
         if "resume" in self.group:
             del self.group["resume"]
         self._set_meta(complete=True, manifest=self.manifest())

@@ -14,9 +14,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
+from dyntheory._hosts import agree, barrier, is_writer
 from dyntheory._layout import Layout
 from dyntheory._optim import OptSpec
-from dyntheory._parts import Parts, default_max_members, member_bytes
+from dyntheory._parts import Parts, default_max_members, default_resident, member_bytes
 from dyntheory._random import as_key, key_record
 from dyntheory._run import Run, coord_label
 from dyntheory._step import MemberState, Population
@@ -62,7 +63,8 @@ def _diff(a: dict, b: dict) -> list[str]:
 def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: dict | None = None) -> Store:
     meta = _meta(sweep, key)
     meta["config"].update(extra or {})
-    if Store.exists(store) and not overwrite:
+    reuse = Store.exists(store) and not overwrite
+    if reuse:  # every process checks, so a refusal is raised on all of them
         st = Store.open(store)
         old = st.meta
         differs = _diff(old["config"], meta["config"])
@@ -71,12 +73,25 @@ def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: di
         if differs:
             raise ValueError(f"store {store!r} holds a different sweep (differs in: {', '.join(differs)}); "
                              "pass overwrite=True or choose another store")
+    barrier("store checked")
+    if reuse:
         return st
-    return Store.create(store, meta, overwrite=overwrite)
+    if is_writer(store):
+        st = Store.create(store, meta, overwrite=overwrite)
+    barrier("store created")
+    return st if is_writer(store) else Store.open(store)
+
+
+def finished(st: Store) -> Store:
+    """Seal the store (manifest); other processes reopen it once the writer has."""
+    st.finish()
+    barrier("store finished")
+    return st if st.writer else Store.open(st.path)
 
 
 def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None = None,
-          overwrite: bool = False, resume_every: float | None = None, max_members: int | None = None) -> Run:
+          overwrite: bool = False, resume_every: float | None = None, max_members: int | None = None,
+          max_resident: int | None = None) -> Run:
     """Train every member of ``sweep`` and return the labelled results.
 
     Args:
@@ -95,6 +110,11 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
             in lockstep. Default: sized from the memory available (a quarter, at most 4 GiB, for
             the state a step handles at once; ``DYNTHEORY_STEP_BYTES`` overrides). Within a part a
             step walks the members in cache-sized chunks, so activations do not grow with it.
+        max_resident: members held in memory at once. A larger population streams through in
+            waves of parts: each wave is built, trained to the end and written to the store before
+            the next (same numbers as all at once; with a store, a killed run resumes in the wave
+            it was in). Default: what fits in 60% of the memory available
+            (``DYNTHEORY_MEMORY_BYTES`` overrides the memory).
 
     Example:
         >>> import dyntheory as dt
@@ -115,9 +135,9 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     with jax.enable_x64(sweep.dtype == "float64"), \
             tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
         for gid, (coords, task, model) in enumerate(groups):
-            _train_group(sweep, root, st, gid, coords, task, model, bar, resume_every, max_members)
-    st.finish()
-    return Run(st, sweep)
+            _train_group(sweep, root, st, gid, coords, task, model, bar, resume_every, max_members,
+                         max_resident)
+    return Run(finished(st), sweep)
 
 
 def population(sweep: Sweep, task, model) -> Population:
@@ -138,28 +158,32 @@ def compiled(sweep: Sweep, task, model) -> dict:
     return _compiled(task, model, opt, sweep.batch_size, sweep.metrics)
 
 
-def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, hps=None):
-    """Group states, member states and hyperparameters, each split into the population's parts."""
+def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, hps=None,
+                  ids: range | None = None):
+    """Group states, member states and hyperparameters of parts ``ids`` (default: all)."""
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     hps = layout.hparams(dtype) if hps is None else hps
     keys = layout.group_keys(root)
     gargs = (keys["task"], keys["noise"], keys["data"], layout.task_params(task, dtype))
+    ids = range(parts.n) if ids is None else ids
     if parts.axis == 1:
-        gs_parts = [parts.place(fns["setup"](*gargs), group_level=True)] * parts.n
+        gs_parts = [parts.place(fns["setup"](*gargs), group_level=True)] * len(ids)
     else:
-        gs_parts = [fns["setup"](*g) for g in parts.split(gargs, group_level=True)]
-    hp_parts = parts.split(hps)
-    m_parts = [fns["init"](k, h) for k, h in zip(parts.split(layout.init_keys(root)), hp_parts)]
+        gs_parts = [fns["setup"](*g) for g in parts.split(gargs, group_level=True, ids=ids)]
+    hp_parts = parts.split(hps, ids=ids)
+    m_parts = [fns["init"](k, h) for k, h in zip(parts.split(layout.init_keys(root), ids=ids), hp_parts)]
     return gs_parts, m_parts, hp_parts
 
 
-def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None) -> Parts:
-    if max_members is None:
-        dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
-        hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
-        per = member_bytes(fns, jax.random.split(jax.random.key(0), 1).reshape(1, 1), hps)
-        max_members = default_max_members(per)
-    return Parts(layout.G, layout.M, max_members)
+def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
+               max_resident: int | None = None) -> Parts:
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
+    per = member_bytes(fns, jax.random.split(jax.random.key(0), 1).reshape(1, 1), hps)
+    max_members = default_max_members(per) if max_members is None else max_members
+    probe = Parts(layout.G, layout.M, max_members)
+    resident = default_resident(per, probe.part_members) if max_resident is None else max_resident
+    return Parts(layout.G, layout.M, max_members, resident)
 
 
 def flatten_state(members: MemberState) -> tuple[dict[str, np.ndarray], list]:
@@ -179,42 +203,73 @@ def static_index(sweep: Sweep, coords: dict[str, Any]) -> tuple:
     return tuple(axes[d].index(coords[d]) if d in coords else slice(None) for d in sweep.dims)
 
 
-def _train_group(sweep, root, st: Store, gid, coords, task, model, bar, resume_every, max_members) -> None:
+def _train_group(sweep, root, st: Store, gid, coords, task, model, bar, resume_every, max_members,
+                 max_resident) -> None:
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
-    parts = make_parts(sweep, layout, fns, max_members)
-    gs, members, hps = initial_parts(sweep, root, task, layout, fns, parts)
-    run_group(sweep, st, gid, coords, layout, fns, parts, gs, members, hps, bar, resume_every)
+    parts = make_parts(sweep, layout, fns, max_members, max_resident)
+    run_group(sweep, st, gid, coords, layout, fns, parts,
+              lambda ids: initial_parts(sweep, root, task, layout, fns, parts, ids=ids), bar, resume_every)
 
 
-def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, gs: list, members: list,
-              hps: list, bar, resume_every, start: int = 0) -> None:
-    """Advance one compiled group's parts in lockstep through the segment steps, writing as it goes."""
+def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, make_wave, bar, resume_every,
+              start: int = 0) -> None:
+    """Train one compiled group wave by wave (``Parts``); ``make_wave(ids)`` builds the
+    (group states, member states, hyperparameters) of parts ``ids`` at step ``start``.
+
+    The progress marker names the wave in progress; the waves before it are finished and written.
+    """
+    prog = st.progress(gid)
+    first = 0 if prog is None else prog.get("wave", 0)
+    if prog is not None and prog.get("done"):
+        bar.update(sweep.steps - start)
+        return
+    bar.update((sweep.steps - start) * first / parts.n_waves)
+    for w in range(first, parts.n_waves):
+        resume = prog if w == first and prog is not None and prog.get("slot") else None
+        _run_wave(sweep, st, gid, coords, layout, fns, parts, w, make_wave, bar, resume_every, start, resume)
+
+
+def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, make_wave, bar,
+              resume_every, start: int, prog: dict | None) -> None:
+    """Advance one wave's parts in lockstep through the segment steps, writing as it goes."""
+    ids = parts.wave(w)
+    last_wave = w == parts.n_waves - 1
+    region = parts.region(ids)
+    full = (layout.G, layout.M)
+    gs, members, hps = make_wave(ids)
     sidx = static_index(sweep, coords)
     record, ckpts = list(sweep.record), list(sweep.checkpoints)
     n_rec = len(record)
     t, slot = start, None
-    prog = st.progress(gid)
+    tick = 1 / parts.n_waves
     if prog is not None:
-        if prog.get("done"):
-            bar.update(sweep.steps - start)
-            return
         t, slot = prog["step"], prog["slot"]
         names = [name for name, _ in prog["paths"]]
-        full = unflatten_state(parts.merge(members), st.read_state(f"resume/{slot}/g{gid}", names))
-        members = parts.split(full)
-    bar.update(t - start)
+        wave_state = st.read_state(f"resume/{slot}/g{gid}", names, region=region)
+        members = parts.split(unflatten_state(parts.merge(members, ids), wave_state), ids=ids, local=True)
+    bar.update((t - start) * tick)
     full_shape = tuple(sweep.shape) + (n_rec,)
     chunks = tuple(1 if isinstance(i, int) else s for i, s in zip(sidx, sweep.shape)) + (min(n_rec, 32),)
     dims = tuple(sweep.dims) + ("step",)
     pending: dict[str, list] = {}  # metrics measured since the last flush, in record order
 
+    def write_user(name, block, steps_at=None):
+        """Write a (g, m[, k]) block of the wave into a user-dims array."""
+        if not region:
+            index = sidx if steps_at is None else sidx + (slice(steps_at, steps_at + block.shape[-1]),)
+            st.write(name, index, layout.to_user(block))
+            return
+        sel = layout.block_index(sidx, region, extra=0 if steps_at is None else 1)
+        if steps_at is not None:
+            sel += (np.arange(steps_at, steps_at + block.shape[-1])[None, None, :],)
+        st.write_block(name, sel, block)
+
     def flush():
         for name, items in pending.items():
-            r0 = items[0][0]
-            block = np.stack([layout.to_user(v) for _, v in items], axis=-1)
+            block = np.stack([v for _, v in items], axis=-1)
             st.ensure(f"metrics/{name}", full_shape, block.dtype, dims, chunks=chunks, fill=np.nan)
-            st.write(f"metrics/{name}", sidx + (slice(r0, r0 + len(items)),), block)
+            write_user(f"metrics/{name}", block, steps_at=items[0][0])
         pending.clear()
 
     # Metrics are flushed every ``resume_every`` seconds. The resume state is written with them on
@@ -230,36 +285,39 @@ def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, gs: list
         if s < t or (s == t and prog is not None):
             continue
         members = [fns["advance"](g, m, h, t, s) for g, m, h in zip(gs, members, hps)]
-        bar.update(s - t)
+        bar.update((s - t) * tick)
         t = s
         if s in record:
             outs = [fns["measure"](g, m, h, s) for g, m, h in zip(gs, members, hps)]
             members = [m for _, m in outs]
-            out = parts.merge([o for o, _ in outs])
+            out = parts.merge([o for o, _ in outs], ids)
             for name, value in out.items():
                 pending.setdefault(name, []).append((record.index(s), value))
         final = s == segments[-1]
         began = time.monotonic()
-        save = final or (resumable and began - last_save >= max(resume_every, 9 * save_cost * adaptive))
+        save = final or agree(resumable and began - last_save >= max(resume_every, 9 * save_cost * adaptive))
         if not save and began - last_flush >= resume_every:
             flush()
             last_flush = began
         if s in ckpts or save:
-            leaves, paths = flatten_state(parts.merge(members))
+            leaves, paths = flatten_state(parts.merge(members, ids))
         if s in ckpts:
-            st.write_state(f"ckpt/g{gid}", leaves, index=ckpts.index(s), n_lead=len(ckpts))
+            st.write_state(f"ckpt/g{gid}", leaves, index=ckpts.index(s), n_lead=len(ckpts),
+                           region=region, full=full)
         if save:
             # Data first, progress marker last: a kill in between leaves the old marker valid.
             flush()
-            div = layout.to_user(leaves[leaf_name((jax.tree_util.GetAttrKey("diverged_at"),))])
+            div = leaves[leaf_name((jax.tree_util.GetAttrKey("diverged_at"),))]
             st.ensure("diverged_at", tuple(sweep.shape), np.int32, tuple(sweep.dims),
                       chunks=chunks[:-1], fill=-1)
-            st.write("diverged_at", sidx, div)
-            if final:
-                st.commit_progress(gid, step=s, done=True, slot=None, paths=paths)
+            write_user("diverged_at", div)
+            if final and last_wave:
+                st.commit_progress(gid, step=s, done=True, slot=None, paths=paths, wave=w)
+            elif final:  # the next wave starts from its initial state
+                st.commit_progress(gid, step=start, done=False, slot=None, paths=paths, wave=w + 1)
             else:
                 slot = "b" if slot == "a" else "a"
-                st.write_state(f"resume/{slot}/g{gid}", leaves)
-                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths)
+                st.write_state(f"resume/{slot}/g{gid}", leaves, region=region, full=full)
+                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w)
             last_save = time.monotonic()
             save_cost = last_save - began

@@ -6,10 +6,16 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import numpy as np
+import pytest
+import zarr
 
 import dyntheory as dt
-from dyntheory._parts import Parts
+from dyntheory import _train
+from dyntheory._layout import Layout
+from dyntheory._parts import Parts, default_resident
+from dyntheory._store import _row_blocks
 from tests.engine._helpers import small_sweep
 
 SWEEP = dict(dtype="float64", seeds=4, axes={"lr": [0.05, 0.1], "init_scale": [0.5, 1.0]})
@@ -21,6 +27,70 @@ def test_parts_plan():
     assert (p.axis, p.size, p.n) == (0, 4, 3)
     q = Parts(2, 100, 50)
     assert (q.axis, q.size, q.n) == (1, 25, 4)
+
+
+def test_waves_plan():
+    p = Parts(10, 6, 24, resident=48)  # 3 parts of 4 groups, 2 of them resident at once
+    assert (p.n, p.part_members, p.per_wave, p.n_waves) == (3, 24, 2, 2)
+    assert [list(p.wave(w)) for w in range(p.n_waves)] == [[0, 1], [2]]
+    assert p.span(p.wave(1)) == (8, 10) and p.region(p.wave(1)) == (slice(8, 10),)
+    assert p.region(range(3)) == ()  # all parts: the whole population
+    assert Parts(10, 6, 24, resident=1).per_wave == 1  # at least one part per wave
+    assert Parts(10, 6, 24).n_waves == 1
+    q = Parts(2, 100, 50, resident=100)
+    assert q.region(q.wave(1)) == (slice(None), slice(50, 100))
+
+
+def test_resident_members_are_sized_from_the_memory_budget():
+    per, part = 10_000, 1_000
+    roomy = default_resident(per, part, budget=64 << 30)
+    assert roomy > 1_000_000
+    assert default_resident(per, part, budget=100 << 20) == part  # no room to spare: one part at a time
+    mid = default_resident(per, part, budget=(1 << 30))
+    assert part <= mid < roomy
+
+
+def test_parts_stream_in_waves_when_memory_is_short(monkeypatch):
+    sweep = small_sweep(**{**SWEEP, "dtype": "float32"})
+    layout = Layout(sweep)
+    fns = _train.compiled(sweep, sweep.task, sweep.model)
+    monkeypatch.setenv("DYNTHEORY_STEP_BYTES", str(1))  # parts of one member of each group
+    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(1))  # room for one part at a time
+    parts = _train.make_parts(sweep, layout, fns, None)
+    assert (parts.axis, parts.n, parts.per_wave, parts.n_waves) == (1, 4, 1, 4)
+    monkeypatch.delenv("DYNTHEORY_MEMORY_BYTES")
+    assert _train.make_parts(sweep, layout, fns, None).n_waves == 1
+
+
+def test_waves_are_bitwise_identical_to_lockstep(tmp_path):
+    sweep = small_sweep(**SWEEP, checkpoints=[0, 12, 24])
+    lockstep = dt.train(sweep, key=2, max_members=8)  # 2 parts of 2 groups, both resident
+    waves = dt.train(sweep, key=2, max_members=8, max_resident=8, store=str(tmp_path / "w"))  # 2 waves
+    for name in lockstep.metrics.data_vars:
+        np.testing.assert_array_equal(waves.metrics[name].values, lockstep.metrics[name].values, err_msg=name)
+    for step in (0, 12, 24):
+        jax.tree.map(np.testing.assert_array_equal, waves.params_at(step), lockstep.params_at(step))
+    dt.load(str(tmp_path / "w"))  # manifest verifies
+    twin = dict(step=12, changes={"lr": 0.01}, where={"lr": 0.1})
+    a, b = dt.branch(lockstep, **twin, max_members=8), dt.branch(lockstep, **twin, max_members=8, max_resident=8)
+    np.testing.assert_array_equal(a.metrics.train_loss.values, b.metrics.train_loss.values)
+
+
+def test_waves_along_members_agree_to_rounding():
+    whole = dt.train(small_sweep(**{**SWEEP, "seeds": 1}), key=2)
+    waves = dt.train(small_sweep(**{**SWEEP, "seeds": 1}), key=2, max_members=1, max_resident=2)
+    np.testing.assert_allclose(waves.metrics.train_loss.values, whole.metrics.train_loss.values, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(waves.metrics.diverged_at.values, whole.metrics.diverged_at.values)
+
+
+@pytest.mark.parametrize("shape", [(), (0, 3), (7,), (5, 4, 3), (2, 1, 9, 2)])
+def test_manifest_hash_blocks_cover_the_array_in_order(shape):
+    arr = zarr.create_array(zarr.storage.MemoryStore(), shape=shape, dtype="f8")
+    data = np.arange(int(np.prod(shape)), dtype="f8").reshape(shape)
+    arr[...] = data
+    for nbytes in (1, 16, 100, 1 << 20):
+        got = b"".join(np.ascontiguousarray(b).tobytes() for b in _row_blocks(arr, nbytes))
+        assert got == data.tobytes()
 
 
 def test_parts_along_groups_are_bitwise_identical_to_one_part():

@@ -4,7 +4,8 @@ Finding: XLA picks its matmul kernels by array shape, so the same member compute
 populations of *different shapes* can differ in the last bits (measured: ~1e-15 relative in
 float64, ~2e-7 in float32). Within one population shape the result is bitwise identical whatever
 the other members are. The tests below assert exactly that: bitwise at equal shapes, 1e-12
-(float64) and 1e-5 (float32) relative across shapes.
+(float64) and 1e-5 (float32) relative across shapes (metrics elementwise, parameters relative to
+each leaf's largest entry).
 """
 
 import jax
@@ -43,7 +44,9 @@ def test_member_alone_equals_member_in_population(dtype, i, j, k):
         np.testing.assert_allclose(a, b, rtol=RTOL[dtype], atol=0, err_msg=name)
     pa = jax.tree.map(lambda x: x[i, j, k], pop.params_at(24))
     pb = jax.tree.map(lambda x: x[0, 0, 0], one.params_at(24))
-    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=RTOL[dtype], atol=RTOL[dtype] * 1e-2), pa, pb)
+    # Relative to each leaf's scale: an entry near zero carries the rounding of its larger-magnitude
+    # operands (float32 on an AMD EPYC: 2.4e-7 absolute on a bias of 0.003 in a leaf of scale 0.07).
+    jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=0, atol=RTOL[dtype] * np.abs(y).max()), pa, pb)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

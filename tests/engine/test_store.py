@@ -32,15 +32,20 @@ def _progress(path):
         return None
 
 
-def test_killed_run_resumes_bit_identical(tmp_path):
+@pytest.mark.parametrize("waves", [None, dict(max_members=2, max_resident=2)], ids=["lockstep", "two_waves"])
+def test_killed_run_resumes_bit_identical(tmp_path, waves):
+    """Killed mid-run (with ``two_waves``: in the second wave, the first one already written), the
+    same call resumes and ends bit-identical to an uninterrupted run."""
     path = str(tmp_path / "run")
-    code = KILLED_SWEEP + f"dt.train(sweep, key=3, store={path!r}, resume_every=0.0)\n"
+    kw = waves or {}
+    code = KILLED_SWEEP + f"dt.train(sweep, key=3, store={path!r}, resume_every=0.0, **{kw!r})\n"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
     deadline = time.monotonic() + 240
+    wave = 1 if waves else 0
     try:
         while time.monotonic() < deadline:
             prog = _progress(path)
-            if prog and not prog["done"] and prog["step"] >= 300:
+            if prog and not prog["done"] and prog.get("wave", 0) == wave and prog["step"] >= 300:
                 break
             if proc.poll() is not None:
                 pytest.fail("the subprocess finished before it could be killed")
@@ -57,8 +62,8 @@ def test_killed_run_resumes_bit_identical(tmp_path):
         dt.load(path)
     ns: dict = {}
     exec(KILLED_SWEEP, ns)
-    resumed = dt.train(ns["sweep"], key=3, store=path)
-    fresh = dt.train(ns["sweep"], key=3)
+    resumed = dt.train(ns["sweep"], key=3, store=path, **kw)
+    fresh = dt.train(ns["sweep"], key=3, **kw)
     for name in fresh.metrics.data_vars:
         np.testing.assert_array_equal(resumed.metrics[name].values, fresh.metrics[name].values, err_msg=name)
     for step in (500, 3000):
