@@ -21,8 +21,8 @@ from dyntheory._layout import Layout
 from dyntheory._random import as_key
 from dyntheory._run import Run, coord_label
 from dyntheory._sweep import _check_hparam
-from dyntheory._train import (_open_store, compiled, finished, initial_parts, make_parts, run_group, static_index,
-                              unflatten_state)
+from dyntheory._train import (_open_store, check_sizes, compiled, finished, initial_parts, make_parts, run_group,
+                              static_index, unflatten_state)
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
@@ -64,6 +64,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     Example:
         >>> twin = branch(run, step=512, changes={"lr": 0.01}, where={"lr": 0.1})  # doctest: +SKIP
     """
+    check_sizes("branch", max_members=max_members, max_resident=max_resident)
     sweep = sweep if sweep is not None else run.sweep
     if sweep is None:
         raise ValueError("branch: this run was loaded without its Sweep; pass sweep=")

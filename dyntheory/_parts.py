@@ -37,6 +37,12 @@ def available_memory() -> int:
     return 8 << 30
 
 
+def state_bytes(fns, init_keys, hps) -> int:
+    """Bytes of one member's training state (parameters, optimizer and metric state)."""
+    shapes = jax.eval_shape(fns["init"], init_keys[:1, :1], jax.tree.map(lambda x: x[:1, :1], hps))
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+
+
 def member_bytes(fns, init_keys, hps) -> int:
     """A generous estimate of one member's memory while its part is stepped or measured.
 
@@ -45,10 +51,8 @@ def member_bytes(fns, init_keys, hps) -> int:
     is its state (held about four times over: in, regrouped in chunks, out, and on the host when
     written) and its hyperparameters.
     """
-    shapes = jax.eval_shape(fns["init"], init_keys[:1, :1], jax.tree.map(lambda x: x[:1, :1], hps))
-    state = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
     hp = sum(x.dtype.itemsize for x in jax.tree.leaves(hps))
-    return 4 * state + 2 * hp + 64
+    return 4 * state_bytes(fns, init_keys, hps) + 2 * hp + 64
 
 
 class Parts:
@@ -70,6 +74,7 @@ class Parts:
             self.n = math.ceil(M / self.size)
         self.per_wave = self.n if resident is None else min(self.n, max(1, resident // self.part_members))
         self.n_waves = math.ceil(self.n / self.per_wave)
+        self.state_bytes = 0  # one member's training state, where the caller knows it
         mesh_devices = jax.devices()
         self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
 

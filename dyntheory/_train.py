@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from dyntheory._hosts import agree, barrier, is_writer
 from dyntheory._layout import Layout
 from dyntheory._optim import OptSpec
-from dyntheory._parts import Parts, default_max_members, default_resident, member_bytes
+from dyntheory._parts import Parts, default_max_members, default_resident, member_bytes, memory_budget, state_bytes
 from dyntheory._random import as_key, key_record
 from dyntheory._run import Run, coord_label
 from dyntheory._step import MemberState, Population
@@ -126,7 +126,13 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     """
     if not isinstance(sweep, Sweep):
         raise TypeError(f"train: sweep must be a dyntheory.Sweep, got {type(sweep).__name__}")
+    check_sizes("train", max_members=max_members, max_resident=max_resident)
     root = as_key(key)
+    with jax.enable_x64(sweep.dtype == "float64"):
+        plans = [plan_group(sweep, task, model, max_members, max_resident)
+                 for _, task, model in sweep.static_groups()]
+    if store is None:
+        check_memory_store("train", sweep, [parts for _, _, parts in plans])
     st = _open_store(sweep, root, store, overwrite)
     if st.meta["complete"]:
         return Run(st, sweep)
@@ -134,10 +140,33 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"), \
             tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
-        for gid, (coords, task, model) in enumerate(groups):
-            _train_group(sweep, root, st, gid, coords, task, model, bar, resume_every, max_members,
-                         max_resident)
+        for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+            run_group(sweep, st, gid, coords, layout, fns, parts,
+                      lambda ids: initial_parts(sweep, root, task, layout, fns, parts, ids=ids),  # noqa: B023
+                      bar, resume_every)
     return Run(finished(st), sweep)
+
+
+def check_sizes(where: str, **sizes) -> None:
+    for name, value in sizes.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{where}: {name} must be a positive integer or None, got {value!r}")
+
+
+def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
+    """A memory store holds every checkpoint: refuse, before any compute, one that cannot fit."""
+    need = len(sweep.checkpoints) * sum(p.G * p.M * p.state_bytes for p in parts)
+    budget = memory_budget()
+    if need > 0.5 * budget:
+        raise ValueError(f"{where}: store=None keeps all {len(sweep.checkpoints)} checkpoints of every member in "
+                         f"memory (about {need / 2 ** 30:.1f} GiB, more than half the {budget / 2 ** 30:.1f} GiB "
+                         "available); pass store=<a directory>, or fewer checkpoints")
+
+
+def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[Layout, dict, Parts]:
+    layout = Layout(sweep)
+    fns = compiled(sweep, task, model)
+    return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
 
 
 def population(sweep: Sweep, task, model) -> Population:
@@ -179,11 +208,14 @@ def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
                max_resident: int | None = None) -> Parts:
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
-    per = member_bytes(fns, jax.random.split(jax.random.key(0), 1).reshape(1, 1), hps)
+    keys = jax.random.split(jax.random.key(0), 1).reshape(1, 1)
+    per = member_bytes(fns, keys, hps)
     max_members = default_max_members(per) if max_members is None else max_members
     probe = Parts(layout.G, layout.M, max_members)
     resident = default_resident(per, probe.part_members) if max_resident is None else max_resident
-    return Parts(layout.G, layout.M, max_members, resident)
+    parts = Parts(layout.G, layout.M, max_members, resident)
+    parts.state_bytes = state_bytes(fns, keys, hps)
+    return parts
 
 
 def flatten_state(members: MemberState) -> tuple[dict[str, np.ndarray], list]:
@@ -201,15 +233,6 @@ def unflatten_state(template: MemberState, leaves: dict[str, np.ndarray]) -> Mem
 def static_index(sweep: Sweep, coords: dict[str, Any]) -> tuple:
     axes = sweep.axes_dict
     return tuple(axes[d].index(coords[d]) if d in coords else slice(None) for d in sweep.dims)
-
-
-def _train_group(sweep, root, st: Store, gid, coords, task, model, bar, resume_every, max_members,
-                 max_resident) -> None:
-    layout = Layout(sweep)
-    fns = compiled(sweep, task, model)
-    parts = make_parts(sweep, layout, fns, max_members, max_resident)
-    run_group(sweep, st, gid, coords, layout, fns, parts,
-              lambda ids: initial_parts(sweep, root, task, layout, fns, parts, ids=ids), bar, resume_every)
 
 
 def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, make_wave, bar, resume_every,

@@ -32,3 +32,18 @@ def test_python_example_runs(i, tmp_path, monkeypatch):
 
 def test_every_python_block_is_collected():
     assert len(PYTHON) >= 2 and SLOW == [0]
+
+
+HOSTS = [b for b in blocks("bash") if "jax.distributed.initialize" in b]
+
+
+@pytest.mark.slow
+def test_multi_host_block_runs_and_both_hosts_agree():
+    """The two-"host" loopback example, run as written from the repository root (about a minute)."""
+    import subprocess
+
+    assert len(HOSTS) == 1
+    out = subprocess.run(["bash", "-c", HOSTS[0]], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = sorted(line for line in out.stdout.splitlines() if line[:2] in ("0 ", "1 "))
+    assert len(lines) == 2 and lines[0][2:] == lines[1][2:], out.stdout

@@ -78,3 +78,25 @@ def test_bad_checkpoint_requests_name_the_step():
         dt.load("nowhere/at/all")
     with pytest.raises(TypeError, match="sweep must be a dyntheory.Sweep"):
         dt.train({"lr": 0.1}, key=0)
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(max_members=0), r"train: max_members must be a positive integer or None, got 0"),
+    (dict(max_resident=2.5), r"train: max_resident must be a positive integer or None, got 2\.5"),
+    (dict(max_resident=True), r"train: max_resident must be a positive integer or None, got True"),
+])
+def test_bad_population_sizes_are_refused(kw, message):
+    with pytest.raises(ValueError, match=message):
+        dt.train(small_sweep(), key=0, **kw)
+
+
+def test_a_memory_store_too_large_for_memory_is_refused_before_compute(monkeypatch, tmp_path):
+    """store=None holds every checkpoint in memory: past half the budget it is refused up front
+    (and the same run into a directory is accepted)."""
+    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(20_000))  # ~20 kB: less than 18 members x 24 checkpoints
+    sweep = small_sweep(checkpoints=list(range(25)))
+    with pytest.raises(ValueError, match=r"store=None keeps all 25 checkpoints .* pass store=<a directory>"):
+        dt.train(sweep, key=0)
+    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(1 << 30))
+    run = dt.train(sweep, key=0, store=str(tmp_path / "run"), max_members=6, max_resident=6)
+    assert run.metrics.train_loss.notnull().all()
