@@ -19,8 +19,8 @@ KILLED_SWEEP = textwrap.dedent("""
     import dyntheory as dt
     sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4, d_out=1, noise=0.1),
                      model=dt.models.MLP(widths=(8,), activation="tanh"), optimizer="adam", lr=1e-2,
-                     steps=3000, batch_size=8, axes={"lr": [1e-2, 3e-2]}, seeds=2, record=10,
-                     checkpoints=list(range(0, 3001, 500)))
+                     steps={steps}, batch_size=8, axes={{"lr": [1e-2, 3e-2]}}, seeds=2, record=10,
+                     checkpoints=list(range(0, {steps} + 1, 500)))
 """)
 
 
@@ -38,7 +38,9 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
     same call resumes and ends bit-identical to an uninterrupted run."""
     path = str(tmp_path / "run")
     kw = waves or {}
-    code = KILLED_SWEEP + f"dt.train(sweep, key=3, store={path!r}, resume_every=0.0, **{kw!r})\n"
+    steps = 1000 if waves else 3000  # two waves run twice the steps: keep the test's time alike
+    sweep_code = KILLED_SWEEP.format(steps=steps)
+    code = sweep_code + f"dt.train(sweep, key=3, store={path!r}, resume_every=0.0, **{kw!r})\n"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
     deadline = time.monotonic() + 240
     wave = 1 if waves else 0
@@ -57,16 +59,16 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
     finally:
         proc.kill()
     killed_at = _progress(path)["step"]
-    assert 0 < killed_at < 3000
+    assert 0 < killed_at < steps
     with pytest.raises(ValueError, match="did not finish"):
         dt.load(path)
     ns: dict = {}
-    exec(KILLED_SWEEP, ns)
+    exec(sweep_code, ns)
     resumed = dt.train(ns["sweep"], key=3, store=path, **kw)
     fresh = dt.train(ns["sweep"], key=3, **kw)
     for name in fresh.metrics.data_vars:
         np.testing.assert_array_equal(resumed.metrics[name].values, fresh.metrics[name].values, err_msg=name)
-    for step in (500, 3000):
+    for step in (500, steps):
         jax.tree.map(np.testing.assert_array_equal, resumed.params_at(step), fresh.params_at(step))
     again = dt.load(path)
     np.testing.assert_array_equal(again.metrics.test_loss.values, fresh.metrics.test_loss.values)
