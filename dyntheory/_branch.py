@@ -21,8 +21,8 @@ from dyntheory._layout import Layout
 from dyntheory._random import as_key
 from dyntheory._run import Run, coord_label
 from dyntheory._sweep import _check_hparam
-from dyntheory._train import (_open_store, check_sizes, compiled, finished, initial_parts, make_parts, run_group,
-                              static_index, unflatten_state)
+from dyntheory._train import (_open_store, check_sizes, compiled, finished, initial_parts, make_parts,
+                              population_inputs, run_group, static_index, unflatten_state)
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
@@ -110,9 +110,10 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
                 k: jnp.where(jnp.asarray(mask), jnp.asarray(v, getattr(hps, k).dtype), getattr(hps, k))
                 for k, v in changes.items()})
             branched[static_index(new, coords)] = layout.to_user(mask)
+            inputs = population_inputs(new, root, task, layout, hps)
 
-            def from_checkpoint(ids, gid=gid, task=task, layout=layout, fns=fns, parts=parts, hps=hps):
-                gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, hps, ids=ids)
+            def from_checkpoint(ids, gid=gid, task=task, layout=layout, fns=fns, parts=parts, inputs=inputs):
+                gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, ids, inputs=inputs)
                 stored = run.state_at(step, gid, region=parts.region(ids))
                 members = parts.split(unflatten_state(parts.merge(members, ids), stored), ids=ids, local=True)
                 return gs, members, hp_parts

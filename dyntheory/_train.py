@@ -141,9 +141,9 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     with jax.enable_x64(sweep.dtype == "float64"), \
             tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
         for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
-            run_group(sweep, st, gid, coords, layout, fns, parts,
-                      lambda ids: initial_parts(sweep, root, task, layout, fns, parts, ids=ids),  # noqa: B023
-                      bar, resume_every)
+            make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
+                                          inputs=population_inputs(sweep, root, task, layout))
+            run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
     return Run(finished(st), sweep)
 
 
@@ -187,20 +187,28 @@ def compiled(sweep: Sweep, task, model) -> dict:
     return _compiled(task, model, opt, sweep.batch_size, sweep.metrics)
 
 
-def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, hps=None,
-                  ids: range | None = None):
-    """Group states, member states and hyperparameters of parts ``ids`` (default: all)."""
+def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:
+    """What every part is built from: the (G, M) hyperparameters, the group setup arguments and
+    the members' init keys, computed once for the whole population."""
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     hps = layout.hparams(dtype) if hps is None else hps
     keys = layout.group_keys(root)
     gargs = (keys["task"], keys["noise"], keys["data"], layout.task_params(task, dtype))
+    return hps, gargs, layout.init_keys(root)
+
+
+def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, ids: range | None = None,
+                  *, hps=None, inputs: tuple | None = None):
+    """Group states, member states and hyperparameters of parts ``ids`` (default: all), from
+    ``inputs`` (``population_inputs``; computed here if not given)."""
+    hps, gargs, init_keys = inputs or population_inputs(sweep, root, task, layout, hps)
     ids = range(parts.n) if ids is None else ids
     if parts.axis == 1:
         gs_parts = [parts.place(fns["setup"](*gargs), group_level=True)] * len(ids)
     else:
         gs_parts = [fns["setup"](*g) for g in parts.split(gargs, group_level=True, ids=ids)]
     hp_parts = parts.split(hps, ids=ids)
-    m_parts = [fns["init"](k, h) for k, h in zip(parts.split(layout.init_keys(root), ids=ids), hp_parts)]
+    m_parts = [fns["init"](k, h) for k, h in zip(parts.split(init_keys, ids=ids), hp_parts)]
     return gs_parts, m_parts, hp_parts
 
 
