@@ -1,5 +1,8 @@
 """Small sweeps shared by the engine tests."""
 
+import json
+import os
+
 import dyntheory as dt
 
 
@@ -16,3 +19,12 @@ def small_sweep(**overrides) -> dt.Sweep:
 
 def member(run: dt.Run, **coords):
     return run.metrics.sel(**coords)
+
+
+def store_progress(path, gid: int = 0):
+    """The progress marker a (possibly running) ``dt.train`` committed to the store at ``path``."""
+    try:
+        with open(os.path.join(path, "zarr.json")) as f:
+            return json.load(f)["attributes"]["dyntheory"]["progress"].get(str(gid))
+    except (OSError, ValueError, KeyError):
+        return None

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
-from tests.engine._helpers import small_sweep
+from tests.engine._helpers import small_sweep, store_progress
 
 SWEEP = dict(dtype="float64", seeds=4, axes={"lr": [0.05, 0.1], "init_scale": [0.5, 1.0]})
 LONG = dict(SWEEP, steps=600, record=10, checkpoints=[0, 300, 600])  # long enough to be killed midway
@@ -50,13 +50,6 @@ def _launch(code: str, phase: str) -> list[subprocess.Popen]:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
 
 
-def _progress(path):
-    try:
-        with open(os.path.join(path, "zarr.json")) as f:
-            return json.load(f)["attributes"]["dyntheory"]["progress"].get("0")
-    except (OSError, ValueError, KeyError):
-        return None
-
 
 def test_two_hosts_equal_one_and_resume_a_killed_run(tmp_path):
     store = str(tmp_path / "run")
@@ -65,7 +58,7 @@ def test_two_hosts_equal_one_and_resume_a_killed_run(tmp_path):
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            prog = _progress(store)
+            prog = store_progress(store)
             if prog and not prog["done"] and prog.get("wave", 0) == 1 and prog["step"] >= 100:
                 break
             if any(p.poll() is not None for p in first):
@@ -78,7 +71,7 @@ def test_two_hosts_equal_one_and_resume_a_killed_run(tmp_path):
         for p in first:
             p.send_signal(signal.SIGKILL)
             p.communicate()
-    killed_at = _progress(store)
+    killed_at = store_progress(store)
     assert killed_at["wave"] == 1 and 0 < killed_at["step"] < 600
     again = _launch(code, "resumed")
     try:

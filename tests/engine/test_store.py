@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
-from tests.engine._helpers import small_sweep
+from tests.engine._helpers import small_sweep, store_progress
 
 KILLED_SWEEP = textwrap.dedent("""
     import dyntheory as dt
@@ -23,13 +23,6 @@ KILLED_SWEEP = textwrap.dedent("""
                      checkpoints=list(range(0, {steps} + 1, 500)))
 """)
 
-
-def _progress(path):
-    try:
-        with open(os.path.join(path, "zarr.json")) as f:
-            return json.load(f)["attributes"]["dyntheory"]["progress"].get("0")
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 @pytest.mark.parametrize("waves", [None, dict(max_members=2, max_resident=2)], ids=["lockstep", "two_waves"])
@@ -46,7 +39,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
     wave = 1 if waves else 0
     try:
         while time.monotonic() < deadline:
-            prog = _progress(path)
+            prog = store_progress(path)
             if prog and not prog["done"] and prog.get("wave", 0) == wave and prog["step"] >= 300:
                 break
             if proc.poll() is not None:
@@ -58,7 +51,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
         proc.wait()
     finally:
         proc.kill()
-    killed_at = _progress(path)["step"]
+    killed_at = store_progress(path)["step"]
     assert 0 < killed_at < steps
     with pytest.raises(ValueError, match="did not finish"):
         dt.load(path)
