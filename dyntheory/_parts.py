@@ -37,14 +37,17 @@ def available_memory() -> int:
     return 8 << 30
 
 
-def state_bytes(fns, init_keys, hps) -> int:
-    """Bytes of one member's training state (parameters, optimizer and metric state)."""
-    shapes = jax.eval_shape(fns["init"], init_keys[:1, :1], jax.tree.map(lambda x: x[:1, :1], hps))
+def state_bytes(fns, hps) -> int:
+    """Bytes of one member's training state (parameters, optimizer and metric state), from the
+    shapes alone; ``hps`` may be ``jax.ShapeDtypeStruct`` leaves shaped (1, 1)."""
+    keys = jax.ShapeDtypeStruct((1, 1), jax.random.key(0).dtype)
+    shapes = jax.eval_shape(fns["init"], keys, hps)
     return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
 
 
-def member_bytes(fns, init_keys, hps) -> int:
-    """A generous estimate of one member's memory while its part is stepped or measured.
+def member_bytes(state: int, hps) -> int:
+    """A generous estimate of one member's memory while its part is stepped or measured, from its
+    state's bytes (``state_bytes``).
 
     A compiled step walks its part in cache-sized chunks (``dyntheory._layout.ChunkPlan``), so the
     activations are bounded per chunk (``CHUNK_RESERVE``), not per member: what grows with the part
@@ -52,7 +55,24 @@ def member_bytes(fns, init_keys, hps) -> int:
     written) and its hyperparameters.
     """
     hp = sum(x.dtype.itemsize for x in jax.tree.leaves(hps))
-    return 4 * state_bytes(fns, init_keys, hps) + 2 * hp + 64
+    return 4 * state + 2 * hp + 64
+
+
+def _cut(G: int, M: int, max_members: int) -> tuple[int | None, int | None, int]:
+    """(axis, size, n): cut along groups, or members when one group is too large, into n parts."""
+    if G * M <= max_members:
+        return None, None, 1
+    if M <= max_members:
+        size = max(1, max_members // M)
+        return 0, size, math.ceil(G / size)
+    size = max(1, max_members // G)
+    return 1, size, math.ceil(M / size)
+
+
+def part_members(G: int, M: int, max_members: int) -> int:
+    """Members in one part of a (G, M) population cut for ``max_members`` (padding included)."""
+    axis, size, _ = _cut(G, M, max_members)
+    return G * M if axis is None else size * (M if axis == 0 else G)
 
 
 class Parts:
@@ -62,30 +82,19 @@ class Parts:
     grouped into waves of ``per_wave`` parts, at least one.
     """
 
-    def __init__(self, G: int, M: int, max_members: int, resident: int | None = None):
+    def __init__(self, G: int, M: int, max_members: int, resident: int | None = None, *, state_bytes: int = 0):
         self.G, self.M = G, M
-        if G * M <= max_members:
-            self.axis, self.size, self.n = None, None, 1
-        elif M <= max_members:
-            self.axis, self.size = 0, max(1, max_members // M)
-            self.n = math.ceil(G / self.size)
-        else:
-            self.axis, self.size = 1, max(1, max_members // G)
-            self.n = math.ceil(M / self.size)
+        self.axis, self.size, self.n = _cut(G, M, max_members)
+        self.part_members = part_members(G, M, max_members)  # padding included
         self.per_wave = self.n if resident is None else min(self.n, max(1, resident // self.part_members))
         self.n_waves = math.ceil(self.n / self.per_wave)
-        self.state_bytes = 0  # one member's training state, where the caller knows it
+        self.state_bytes = state_bytes  # one member's training state (0: not given)
         mesh_devices = jax.devices()
         self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
 
     def __repr__(self):
         return (f"Parts(G={self.G}, M={self.M}, axis={self.axis}, size={self.size}, n={self.n}, "
                 f"waves={self.n_waves})")
-
-    @property
-    def part_members(self) -> int:
-        """Members in one part (padding included)."""
-        return self.G * self.M if self.axis is None else self.size * (self.M if self.axis == 0 else self.G)
 
     @property
     def _full(self) -> int:

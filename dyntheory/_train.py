@@ -17,7 +17,9 @@ from tqdm.auto import tqdm
 from dyntheory._hosts import agree, barrier, is_writer
 from dyntheory._layout import Layout
 from dyntheory._optim import OptSpec
-from dyntheory._parts import Parts, default_max_members, default_resident, member_bytes, memory_budget, state_bytes
+from dyntheory._hparams import HPARAMS, HParams
+from dyntheory._parts import (Parts, default_max_members, default_resident, member_bytes, memory_budget,
+                              part_members, state_bytes)
 from dyntheory._random import as_key, key_record
 from dyntheory._run import Run, coord_label
 from dyntheory._step import MemberState, Population
@@ -128,16 +130,15 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
         raise TypeError(f"train: sweep must be a dyntheory.Sweep, got {type(sweep).__name__}")
     check_sizes("train", max_members=max_members, max_resident=max_resident)
     root = as_key(key)
+    groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"):
-        plans = [plan_group(sweep, task, model, max_members, max_resident)
-                 for _, task, model in sweep.static_groups()]
+        plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
     if store is None:
         check_memory_store("train", sweep, [parts for _, _, parts in plans])
     st = _open_store(sweep, root, store, overwrite)
     if st.meta["complete"]:
         return Run(st, sweep)
     show = sys.stderr.isatty() if progress is None else progress
-    groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"), \
             tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
         for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
@@ -215,15 +216,13 @@ def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, i
 def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
                max_resident: int | None = None) -> Parts:
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
-    hps = jax.tree.map(lambda x: x[:1, :1], layout.hparams(dtype))
-    keys = jax.random.split(jax.random.key(0), 1).reshape(1, 1)
-    per = member_bytes(fns, keys, hps)
+    one = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})  # shapes, no arrays
+    state = state_bytes(fns, one)
+    per = member_bytes(state, one)
     max_members = default_max_members(per) if max_members is None else max_members
-    probe = Parts(layout.G, layout.M, max_members)
-    resident = default_resident(per, probe.part_members) if max_resident is None else max_resident
-    parts = Parts(layout.G, layout.M, max_members, resident)
-    parts.state_bytes = state_bytes(fns, keys, hps)
-    return parts
+    if max_resident is None:
+        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members))
+    return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state)
 
 
 def flatten_state(members: MemberState) -> tuple[dict[str, np.ndarray], list]:
