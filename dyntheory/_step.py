@@ -265,7 +265,8 @@ class Population:
         W3 1.1x). Sampled batches are made one step ahead and carried through the loop: left
         inside the step, XLA fuses the sampling (threefry, erfinv) into the per-member consumers of
         the batch and recomputes it for every member (an optimization_barrier does not survive
-        XLA:CPU's pipeline).
+        XLA:CPU's pipeline). A group larger than a chunk is cut into member chunks that each
+        sample the group's batch themselves: one batch per at least ``CHUNK_MEMBERS // 2`` members.
         """
         batches = jax.vmap(self.group_batch, in_axes=(0, None))
         if self.batch_size is None:  # full batch: the training set itself, nothing to sample
