@@ -266,7 +266,7 @@ class Population:
         inside the step, XLA fuses the sampling (threefry, erfinv) into the per-member consumers of
         the batch and recomputes it for every member (an optimization_barrier does not survive
         XLA:CPU's pipeline). A group larger than a chunk is cut into member chunks that each
-        sample the group's batch themselves: one batch per at least ``CHUNK_MEMBERS // 2`` members.
+        sample the group's batch themselves: one batch per at least half a chunk of members.
         """
         batches = jax.vmap(self.group_batch, in_axes=(0, None))
         if self.batch_size is None:  # full batch: the training set itself, nothing to sample
