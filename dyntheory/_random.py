@@ -47,13 +47,16 @@ def stream_keys(root: jax.Array, stream: str, seed, stream_seed) -> jax.Array:
     """Keys of ``stream`` for arrays of ``seed`` and ``stream_seed`` coordinates (vectorised)."""
     if stream not in STREAMS:
         raise ValueError(f"stream must be one of {STREAMS}, got {stream!r}")
-    base = jax.random.fold_in(root, _stream_id(stream))
-
-    def one(s, ss):
-        return jax.random.fold_in(jax.random.fold_in(base, s), ss)
-
     seed = np.asarray(seed, dtype=np.uint32)
     stream_seed = np.asarray(stream_seed, dtype=np.uint32)
     flat_s, flat_ss = np.broadcast_arrays(seed, stream_seed)
-    keys = jax.vmap(one)(flat_s.ravel(), flat_ss.ravel())
+    keys = _fold_in3(root, np.uint32(_stream_id(stream)), flat_s.ravel(), flat_ss.ravel())
     return keys.reshape(flat_s.shape)
+
+
+@jax.jit
+def _fold_in3(root, stream_id, seed, stream_seed):
+    # One compiled program per population shape; run op by op, the three fold_ins compiled a
+    # program each (0.9 s of a small sweep's setup against 0.4 s). The same keys, bit for bit.
+    base = jax.random.fold_in(root, stream_id)
+    return jax.vmap(lambda s, ss: jax.random.fold_in(jax.random.fold_in(base, s), ss))(seed, stream_seed)

@@ -19,7 +19,8 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
 - ``peak RSS``: the process's resident-memory high-water mark over that population's setup and
   steps (reset before each row).
 
-Below the table: per-member cost flatness, recording overhead, W3 at a million members trained
+Below the table: per-member cost flatness (the sizes of 1,000 members and up timed again in turn,
+so that drift in the machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
 through ``dt.train`` with recorded trajectories, and the same population streamed in waves
 through a 1 GiB memory budget (``--streaming`` runs that line alone).
 """
@@ -182,6 +183,22 @@ def time_engine(w: Workload, n: int, seconds: float) -> dict:
     return out
 
 
+def time_interleaved(w: Workload, sizes, seconds: float, rounds: int = 3) -> dict[int, float]:
+    """Seconds per member-step at each of ``sizes``, timed in turn (``rounds`` round robins, best
+    of each): load changes on a shared machine hit every size alike, so their ratios hold, which
+    the table's rows, measured one after another, do not promise."""
+    engines, steps = {}, {}
+    for n in sizes:
+        eng = engines[n] = Engine(w, n)
+        eng.advance(1)  # compiles
+        steps[n] = max(1, int(seconds / _timed(eng.advance, 2) * 2))
+    best = dict.fromkeys(sizes, np.inf)
+    for _ in range(rounds):
+        for n, eng in engines.items():
+            best[n] = min(best[n], _timed(eng.advance, steps[n]) / (steps[n] * n))
+    return best
+
+
 def _timed(fn, *args, **kwargs) -> float:
     t0 = time.perf_counter()
     fn(*args, **kwargs)
@@ -336,14 +353,12 @@ def main(argv=None) -> int:
           "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     ws = workloads()
-    per_member: dict[str, dict[int, float]] = {}
     results: dict[tuple[str, int], dict] = {}
     for name, w in ws.items():
         loop = 1.0 / time_py_loop(w, steps=5 if name == "W2" else 20)
         for n in sizes[name]:
             e = time_engine(w, n, seconds)
             rate = n / e["per_step"]
-            per_member.setdefault(name, {})[n] = e["per_step"] / n
             gflops = rate * w.flops / 1e9
             # State traffic per member-step (read and write, activations kept in cache by chunking).
             stream_limit = peak_gbs * w.flops / (2 * e["state"])
@@ -360,13 +375,14 @@ def main(argv=None) -> int:
                   f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
     print()
     flat = {}
-    for name, costs in per_member.items():
-        big = [n for n in costs if n >= 1000]
+    for name, w in ws.items():
+        big = [n for n in sizes[name] if n >= 1000]
         if len(big) > 1:
-            lo, hi = min(costs[n] for n in big), max(costs[n] for n in big)
-            flat[name] = hi / lo - 1
-            print(f"{name}: per-member cost from 1,000 to {max(big):,} members varies by "
-                  f"{100 * flat[name]:.0f}% (max/min over those rows)")
+            costs = time_interleaved(w, big, seconds)
+            flat[name] = max(costs.values()) / min(costs.values()) - 1
+            print(f"{name}: per-member cost from 1,000 to {max(big):,} members, the sizes timed in turn: "
+                  + ", ".join(f"{n:,}: {1e6 * c:.2f} us" for n, c in costs.items())
+                  + f"; varies by {100 * flat[name]:.0f}% (max/min)", flush=True)
     w1 = ws["W1"]
     if args.quick:
         lines = recording_overhead(w1, 100, 100, (10,))

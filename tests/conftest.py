@@ -1,8 +1,14 @@
-"""Shared test settings: one hypothesis profile, small sizes everywhere."""
+"""Shared test settings: one hypothesis profile, small sizes everywhere, one compilation cache."""
 
 import os
+import pathlib
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+# JAX's persistent compilation cache, shared by the xdist workers and the subprocesses the kill and
+# two-host tests start (they inherit the environment): a program compiled by one process is loaded
+# by the next. It holds executables keyed by their HLO, jax version and flags, so it changes no number.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).parent.parent / ".jax_cache"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 
 import hypothesis  # noqa: E402
 

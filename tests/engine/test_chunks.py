@@ -35,18 +35,20 @@ def _run(monkeypatch, chunk, **kw):
         _train._compiled.cache_clear()
 
 
-# 6 members a group: chunks of 3 members of one group (3 groups), or 2 whole groups (4 groups)
-@pytest.mark.parametrize("chunk, seeds", [(4, 3), (12, 4)])
+# 4 groups of 6 members: chunks of 3 members of one group (cap 4), or of 2 whole groups (cap 12)
 @pytest.mark.parametrize("batch_size", [8, None])  # sampled batches; full batch
-def test_chunked_step_equals_one_chunk(monkeypatch, chunk, seeds, batch_size):
-    assert not ChunkPlan.make(seeds, 6, chunk).trivial
+def test_chunked_step_equals_one_chunk(monkeypatch, batch_size):
+    seeds = 4
     task = dt.tasks.TeacherStudent(d_in=4, d_out=2, noise=0.1, n_train=16 if batch_size is None else None)
     whole = _run(monkeypatch, None, task=task, batch_size=batch_size, seeds=seeds)
-    chunked = _run(monkeypatch, chunk, task=task, batch_size=batch_size, seeds=seeds)
-    for name in ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"):
-        np.testing.assert_allclose(chunked.metrics[name].values, whole.metrics[name].values,
-                                   rtol=1e-12, atol=1e-14, err_msg=name)
-    got, want = jax.tree.leaves(chunked.params_at(step=24)), jax.tree.leaves(whole.params_at(step=24))
-    assert len(got) == len(want) > 0
-    for a, b in zip(got, want):
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+    for chunk, (gc, mc) in ((4, (1, 3)), (12, (2, 6))):
+        plan = ChunkPlan.make(seeds, 6, chunk)
+        assert not plan.trivial and (plan.gc, plan.mc) == (gc, mc)
+        chunked = _run(monkeypatch, chunk, task=task, batch_size=batch_size, seeds=seeds)
+        for name in ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"):
+            np.testing.assert_allclose(chunked.metrics[name].values, whole.metrics[name].values,
+                                       rtol=1e-12, atol=1e-14, err_msg=f"{name}, chunk {chunk}")
+        got, want = jax.tree.leaves(chunked.params_at(step=24)), jax.tree.leaves(whole.params_at(step=24))
+        assert len(got) == len(want) > 0
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)

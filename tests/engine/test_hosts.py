@@ -17,7 +17,7 @@ import dyntheory as dt
 from tests.engine._helpers import small_sweep, store_progress
 
 SWEEP = dict(dtype="float64", seeds=4, axes={"lr": [0.05, 0.1], "init_scale": [0.5, 1.0]})
-LONG = dict(SWEEP, steps=600, record=10, checkpoints=[0, 300, 600])  # long enough to be killed midway
+LONG = dict(SWEEP, steps=300, record=10, checkpoints=[0, 150, 300])  # long enough to be killed midway
 
 HOST = textwrap.dedent("""
     import json, sys
@@ -72,7 +72,7 @@ def test_two_hosts_equal_one_and_resume_a_killed_run(tmp_path):
             p.send_signal(signal.SIGKILL)
             p.communicate()
     killed_at = store_progress(store)
-    assert killed_at["wave"] == 1 and 0 < killed_at["step"] < 600
+    assert killed_at["wave"] == 1 and 0 < killed_at["step"] < 300
     again = _launch(code, "resumed")
     try:
         outs = [p.communicate(timeout=400) for p in again]

@@ -20,7 +20,7 @@ KILLED_SWEEP = textwrap.dedent("""
     sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4, d_out=1, noise=0.1),
                      model=dt.models.MLP(widths=(8,), activation="tanh"), optimizer="adam", lr=1e-2,
                      steps={steps}, batch_size=8, axes={{"lr": [1e-2, 3e-2]}}, seeds=2, record=10,
-                     checkpoints=list(range(0, {steps} + 1, 500)))
+                     checkpoints=[0, {steps} // 2, {steps}])
 """)
 
 
@@ -31,7 +31,9 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
     same call resumes and ends bit-identical to an uninterrupted run."""
     path = str(tmp_path / "run")
     kw = waves or {}
-    steps = 1000 if waves else 3000  # two waves run twice the steps: keep the test's time alike
+    # Every segment (10 steps) saves while it is to be killed: the kill lands 200 (two waves) or
+    # 700 steps, 20 or 70 saves, before the end: seconds of margin for the 20 ms poll.
+    steps = 500 if waves else 1000
     sweep_code = KILLED_SWEEP.format(steps=steps)
     code = sweep_code + f"dt.train(sweep, key=3, store={path!r}, resume_every=0.0, **{kw!r})\n"
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=os.getcwd())
@@ -61,7 +63,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
     fresh = dt.train(ns["sweep"], key=3, **kw)
     for name in fresh.metrics.data_vars:
         np.testing.assert_array_equal(resumed.metrics[name].values, fresh.metrics[name].values, err_msg=name)
-    for step in (500, steps):
+    for step in (steps // 2, steps):
         jax.tree.map(np.testing.assert_array_equal, resumed.params_at(step), fresh.params_at(step))
     again = dt.load(path)
     np.testing.assert_array_equal(again.metrics.test_loss.values, fresh.metrics.test_loss.values)

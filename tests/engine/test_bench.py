@@ -1,0 +1,22 @@
+"""The benchmark runs end to end at its smoke size (slow: about two minutes)."""
+
+import numpy as np
+import pytest
+
+from dyntheory import bench
+
+
+@pytest.mark.slow
+def test_quick_benchmark_prints_its_table(capsys):
+    assert bench.main(["--quick", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| W")]
+    assert [r.split("|")[1].strip() for r in rows] == ["W1"] * 3 + ["W2"] * 2 + ["W3"] * 3
+    assert "recording every  10 steps" in out and "streamed with the memory budget" in out
+
+
+@pytest.mark.slow
+def test_interleaved_timing_gives_a_cost_per_member_step_for_every_size():
+    costs = bench.time_interleaved(bench.workloads()["W3"], (10, 100), 0.05, rounds=2)
+    assert list(costs) == [10, 100]
+    assert all(np.isfinite(c) and 0 < c < 1e-2 for c in costs.values())
