@@ -48,6 +48,9 @@ SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
 QUICK_SIZES = {"W1": (1, 100, 1_000), "W2": (1, 100), "W3": (1, 100, 1_000)}
 TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per row, or memory
 MEMBERS_PER_STREAM = 10
+# Steps per segment in the flatness timing, the same at every size (W2's full-batch step takes
+# over a minute at 10,000 members, and its state is a small part of its traffic).
+FLAT_STEPS = {"W1": 10, "W2": 1, "W3": 10}
 
 
 # ---- the machine ------------------------------------------------------------------------------
@@ -183,20 +186,38 @@ def time_engine(w: Workload, n: int, seconds: float) -> dict:
     return out
 
 
-def time_interleaved(w: Workload, sizes, seconds: float, rounds: int = 3) -> dict[int, float]:
+def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3) -> dict[int, float]:
     """Seconds per member-step at each of ``sizes``, timed in turn (``rounds`` round robins, best
     of each): load changes on a shared machine hit every size alike, so their ratios hold, which
-    the table's rows, measured one after another, do not promise."""
-    engines, steps = {}, {}
+    the table's rows, measured one after another, do not promise. Every size runs segments of the
+    same ``steps`` (a segment is the steps between two records): the table's rows time as many
+    steps per call as fit their time budget, down to one at the largest sizes, where the state then
+    streams through memory once per step instead of once per segment."""
+    engines = {}
     for n in sizes:
         eng = engines[n] = Engine(w, n)
-        eng.advance(1)  # compiles
-        steps[n] = max(1, int(seconds / _timed(eng.advance, 2) * 2))
+        eng.advance(steps)  # compiles
     best = dict.fromkeys(sizes, np.inf)
     for _ in range(rounds):
         for n, eng in engines.items():
-            best[n] = min(best[n], _timed(eng.advance, steps[n]) / (steps[n] * n))
+            best[n] = min(best[n], _timed(eng.advance, steps) / (steps * n))
     return best
+
+
+def flatness(ws: dict, sizes: dict) -> dict[str, float]:
+    """Print, per workload, the interleaved per-member cost from 1,000 members up; return max/min - 1."""
+    flat = {}
+    for name, w in ws.items():
+        big = [n for n in sizes[name] if n >= 1000]
+        if len(big) > 1:
+            steps = FLAT_STEPS[name]
+            costs = time_interleaved(w, big, steps)
+            flat[name] = max(costs.values()) / min(costs.values()) - 1
+            each = ", ".join(f"{n:,}: {1e6 * c:.2f} us" for n, c in costs.items())
+            print(f"{name}: per-member cost from 1,000 to {max(big):,} members, the sizes timed in turn, "
+                  f"segments of {steps} step{'s' if steps > 1 else ''}: {each}; "
+                  f"varies by {100 * flat[name]:.0f}% (max/min)", flush=True)
+    return flat
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -337,9 +358,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=None, help="target seconds per timed measurement")
     parser.add_argument("--streaming", action="store_true",
                         help="only the streaming line (W3 at a million members in a 1 GiB budget)")
+    parser.add_argument("--flatness", action="store_true",
+                        help="only the per-member cost flatness lines (the sizes timed in turn)")
     args = parser.parse_args(argv)
     if args.streaming:
         print(streaming(workloads()["W3"], 1_000_000, 10, 5, 1.0), flush=True)
+        return 0
+    if args.flatness:
+        flatness(workloads(), QUICK_SIZES if args.quick else SIZES)
         return 0
     seconds = args.seconds or (0.3 if args.quick else 1.5)
     sizes = QUICK_SIZES if args.quick else SIZES
@@ -374,15 +400,7 @@ def main(argv=None) -> int:
                   f"{100 * gflops / limit:.0f}% ({binds}) | {text_cell} | {ratio} | {rate / loop:,.0f}x | "
                   f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
     print()
-    flat = {}
-    for name, w in ws.items():
-        big = [n for n in sizes[name] if n >= 1000]
-        if len(big) > 1:
-            costs = time_interleaved(w, big, seconds)
-            flat[name] = max(costs.values()) / min(costs.values()) - 1
-            print(f"{name}: per-member cost from 1,000 to {max(big):,} members, the sizes timed in turn: "
-                  + ", ".join(f"{n:,}: {1e6 * c:.2f} us" for n, c in costs.items())
-                  + f"; varies by {100 * flat[name]:.0f}% (max/min)", flush=True)
+    flat = flatness(ws, sizes)
     w1 = ws["W1"]
     if args.quick:
         lines = recording_overhead(w1, 100, 100, (10,))

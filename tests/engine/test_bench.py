@@ -17,6 +17,6 @@ def test_quick_benchmark_prints_its_table(capsys):
 
 @pytest.mark.slow
 def test_interleaved_timing_gives_a_cost_per_member_step_for_every_size():
-    costs = bench.time_interleaved(bench.workloads()["W3"], (10, 100), 0.05, rounds=2)
+    costs = bench.time_interleaved(bench.workloads()["W3"], (10, 100), steps=3, rounds=2)
     assert list(costs) == [10, 100]
     assert all(np.isfinite(c) and 0 < c < 1e-2 for c in costs.values())
