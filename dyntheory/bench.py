@@ -23,13 +23,13 @@ Below the table: per-member cost flatness (the sizes of 1,000 members and up tim
 so that drift in the machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
 through ``dt.train`` with recorded trajectories, and the same population streamed in waves
 through a 1 GiB memory budget (``--streaming`` runs that line alone).
+
+The machine's limits, the workloads and the engine's timing live in ``dyntheory._bench_workloads``.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import gc
 import os
 import platform
 import time
@@ -41,149 +41,17 @@ import optax
 
 import dyntheory as dt
 from dyntheory import _train
+from dyntheory._bench_workloads import (MEMBERS_PER_STREAM, Engine, Workload, timed, measure_peak, reset_hwm,
+                                        time_engine, vm_hwm, workloads)
 from dyntheory._layout import Layout
 
 SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
          "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
 QUICK_SIZES = {"W1": (1, 100, 1_000), "W2": (1, 100), "W3": (1, 100, 1_000)}
 TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per row, or memory
-MEMBERS_PER_STREAM = 10
 # Steps per segment in the flatness timing, the same at every size (W2's full-batch step takes
 # over a minute at 10,000 members, and its state is a small part of its traffic).
 FLAT_STEPS = {"W1": 10, "W2": 1, "W3": 10}
-
-
-# ---- the machine ------------------------------------------------------------------------------
-def vm_hwm() -> float:
-    """The process's peak resident memory since the last ``reset_hwm``, GiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 2 ** 20
-    return float("nan")
-
-
-def reset_hwm() -> None:
-    gc.collect()
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # Linux: reset VmHWM to the current RSS
-    except OSError:
-        pass
-
-
-def _best(fn, seconds: float) -> float:
-    fn()
-    best, t_end = np.inf, time.perf_counter() + seconds
-    while time.perf_counter() < t_end or best == np.inf:
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def measure_peak(seconds: float = 1.0) -> tuple[float, float]:
-    """Dense float32 matmul GFLOP/s (best of sizes) and in-place streaming bandwidth GB/s."""
-    flops = 0.0
-    for n in (1024, 2048):
-        a = jnp.ones((n, n), jnp.float32)
-        mm = jax.jit(lambda x: x @ x)
-        flops = max(flops, 2 * n ** 3 / _best(lambda: mm(a).block_until_ready(), seconds))
-    state = {"x": jnp.ones((64 << 20,), jnp.float32)}  # 256 MiB, updated in place (no page faults)
-    axpy = jax.jit(lambda x: x * 0.999 + 1.0, donate_argnums=0)
-
-    def run():
-        state["x"] = axpy(state["x"])
-        state["x"].block_until_ready()
-
-    bw = 2 * state["x"].nbytes / _best(run, seconds)
-    return flops / 1e9, bw / 1e9
-
-
-# ---- the workloads ----------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Workload:
-    name: str
-    task: object
-    model: object
-    optimizer: str
-    lr: float
-    batch_size: int | None
-    init_scale: float
-    flops: float  # matmul FLOPs of one member-step
-
-    def sweep(self, n: int, steps: int, record) -> dt.Sweep:
-        m = min(n, MEMBERS_PER_STREAM)  # members per data stream (a learning-rate axis)
-        lrs = list(self.lr * (1 + 0.01 * np.arange(m)))
-        return dt.Sweep(task=self.task, model=self.model, optimizer=self.optimizer, steps=steps,
-                        batch_size=self.batch_size, init_scale=self.init_scale, axes={"lr": lrs},
-                        seeds=max(1, n // m), record=record, checkpoints=[steps])
-
-
-def workloads() -> dict[str, Workload]:
-    # forward 2*B*sum(fan_in*fan_out), the same again for weight gradients, and the input
-    # gradients of every layer but the first (whose input is data) -- or of all of them for W2,
-    # whose input is a trained embedding.
-    b1, w1 = 64, 16 * 32 + 32 * 1
-    w1_flops = 2 * b1 * (2 * w1 + 32 * 1)
-    n2 = round(0.3 * 97 * 97)
-    w2_flops = 3 * 2 * n2 * (2 * 32 * 128 + 128 * 97)
-    w3_flops = 2 * 64 * (2 * (8 * 8 + 8 * 8) + 8 * 8)
-    return {
-        "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
-                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops),
-        "W2": Workload("W2", dt.tasks.ModularArithmetic(p=97, train_frac=0.3),
-                       dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0, w2_flops),
-        "W3": Workload("W3", dt.tasks.TeacherStudent(d_in=8, d_out=8, n_train=64, whiten=True,
-                                                     singular_values=(4, 3, 2, 1)),
-                       dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3, w3_flops),
-    }
-
-
-# ---- the engine -------------------------------------------------------------------------------
-class Engine:
-    """One population of a workload, set up as ``dt.train`` sets it up (auto parts included)."""
-
-    def __init__(self, w: Workload, n: int):
-        self.sweep = sweep = w.sweep(n, 1, [0, 1])
-        layout = Layout(sweep)
-        self.fns = _train.compiled(sweep, w.task, w.model)
-        self.parts = _train.make_parts(sweep, layout, self.fns, None)
-        self.gs, self.members, self.hps = _train.initial_parts(sweep, jax.random.key(0), w.task, layout,
-                                                               self.fns, self.parts)
-        self.n, self.t = n, 0
-
-    def advance(self, steps: int) -> None:
-        self.members = [self.fns["advance"](g, m, h, self.t, self.t + steps)
-                        for g, m, h in zip(self.gs, self.members, self.hps)]
-        jax.block_until_ready(self.members)
-        self.t += steps
-
-    def measure(self) -> None:
-        outs = [self.fns["measure"](g, m, h, self.t) for g, m, h in zip(self.gs, self.members, self.hps)]
-        self.members = [m for _, m in outs]
-        jax.block_until_ready(outs)
-
-    def state_bytes(self) -> int:
-        return sum(x.nbytes for x in jax.tree.leaves((self.members, self.hps)))
-
-
-def time_engine(w: Workload, n: int, seconds: float) -> dict:
-    """Steady-state seconds per step of the engine's compiled step, and the row's peak memory."""
-    reset_hwm()
-    eng = Engine(w, n)
-    t0 = time.perf_counter()
-    eng.advance(1)  # compiles
-    first = time.perf_counter() - t0
-    steps = int(np.clip(seconds / max(first, 1e-4), 1, 400))
-    t0 = time.perf_counter()
-    eng.advance(steps)
-    per_step = (time.perf_counter() - t0) / steps
-    steps = int(np.clip(seconds / max(per_step, 1e-6), 1, 2000))
-    best = min(_timed(eng.advance, steps) for _ in range(3)) / steps
-    out = {"per_step": best, "hwm": vm_hwm(), "state": eng.state_bytes() / n, "parts": eng.parts.n}
-    del eng
-    return out
 
 
 def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3) -> dict[int, float]:
@@ -200,7 +68,7 @@ def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3) -> di
     best = dict.fromkeys(sizes, np.inf)
     for _ in range(rounds):
         for n, eng in engines.items():
-            best[n] = min(best[n], _timed(eng.advance, steps) / (steps * n))
+            best[n] = min(best[n], timed(eng.advance, steps) / (steps * n))
     return best
 
 
@@ -218,13 +86,6 @@ def flatness(ws: dict, sizes: dict) -> dict[str, float]:
                   f"segments of {steps} step{'s' if steps > 1 else ''}: {each}; "
                   f"varies by {100 * flat[name]:.0f}% (max/min)", flush=True)
     return flat
-
-
-def _timed(fn, *args, **kwargs) -> float:
-    t0 = time.perf_counter()
-    fn(*args, **kwargs)
-    return time.perf_counter() - t0
-
 
 # ---- the plain ways ---------------------------------------------------------------------------
 def _train_one_factory(w: Workload, steps: int):
@@ -262,7 +123,7 @@ def time_textbook(w: Workload, n: int, steps: int) -> float:
     keys = jax.random.split(jax.random.key(0), n)
     lrs = jnp.full((n,), w.lr, jnp.float32)
     f(keys, lrs).block_until_ready()
-    return min(_timed(lambda: f(keys, lrs).block_until_ready()) for _ in range(2)) / steps
+    return min(timed(lambda: f(keys, lrs).block_until_ready()) for _ in range(2)) / steps
 
 
 def time_py_loop(w: Workload, members: int = 4, steps: int = 20) -> float:
@@ -294,15 +155,15 @@ def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...]) 
     times = dict.fromkeys(sweeps, np.inf)
     for _ in range(2):  # interleaved, so load changes hit every variant alike
         for k, sweep in sweeps.items():
-            times[k] = min(times[k], _timed(dt.train, sweep, key=1))
+            times[k] = min(times[k], timed(dt.train, sweep, key=1))
     base = times[None]
     lines = [f"W1, {n:,} members, {steps} steps through dt.train: recording only steps 0 and {steps}: "
              f"{n * steps / base:,.0f} model-steps/s"]
     eng = Engine(w, n)
     eng.advance(1)
     eng.measure()
-    step_s = min(_timed(eng.advance, 20) for _ in range(2)) / 20
-    measure_s = min(_timed(eng.measure) for _ in range(3))
+    step_s = min(timed(eng.advance, 20) for _ in range(2)) / 20
+    measure_s = min(timed(eng.measure) for _ in range(3))
     del eng
     for k in every:
         t = times[k]
