@@ -69,10 +69,23 @@ def dense_init(key, fan_in: int, fan_out: int, scale, parametrization: str, *, r
     return params
 
 
+# A layer whose weight has at most SMALL_LAYER entries is applied as a broadcast multiply and a sum
+# over its inputs, not a dot. Vmapped over a population, a dot becomes a batch of tiny matrix
+# products (one per member, or one per data stream), each with a fixed cost and a transposed copy
+# of its operands; the multiply-and-sum fuses into the loops around it. Measured with
+# dyntheory.bench shapes at 10,000 members, steps (and measurements) per member:
+# - W3, 8x8 layers (64 entries): 2.2x (4.0x) faster; 4x4 layers: 3.1x (4.8x);
+# - W1's 32x1 output layer: the same (1.4x, on the 1,024-point test set);
+# - 16x16 layers (256 entries): 0.47x (1.2x), and a 16x8 first layer on shared inputs 0.28x on the
+#   test set: larger layers stay dots.
+SMALL_LAYER = 64
+
+
 def dense_apply(params: dict, x: jax.Array, parametrization: str) -> jax.Array:
-    y = x @ params["w"]
+    w = params["w"]
+    y = jnp.sum(x[..., :, None] * w, axis=-2) if w.size <= SMALL_LAYER else x @ w
     if parametrization == "ntk":
-        y = y / math.sqrt(params["w"].shape[0])
+        y = y / math.sqrt(w.shape[0])
     if "b" in params:
         y = y + params["b"]
     return y

@@ -111,6 +111,31 @@ def test_ntk_uv_model_output():
     np.testing.assert_allclose(model.apply(p, jnp.ones((1, 1)))[0, 0], u @ v / 3.0, rtol=1e-6)
 
 
+@pytest.mark.parametrize("shape", [(8, 8), (32, 1), (16, 4), (16, 32)])
+@pytest.mark.parametrize("parametrization", ["standard", "ntk"])
+def test_dense_apply_small_layers_equal_the_matrix_product(shape, parametrization):
+    """Layers of at most SMALL_LAYER entries are applied as multiply-and-sum: the same function,
+    values and gradients, as ``x @ w`` (vmapped, as the engine runs it)."""
+    from dyntheory.models._base import SMALL_LAYER, dense_apply
+
+    k1, k2, k3 = jax.random.split(K(1), 3)
+    params = {"w": jax.random.normal(k1, (5,) + shape), "b": jax.random.normal(k2, (5, shape[1]))}
+    x = jax.random.normal(k3, (7, shape[0]))
+    scale = 1 / np.sqrt(shape[0]) if parametrization == "ntk" else 1.0
+
+    def ours(p):
+        return jnp.sum(jnp.tanh(jax.vmap(lambda q: dense_apply(q, x, parametrization))(p)))
+
+    def ref(p):
+        return jnp.sum(jnp.tanh(jnp.einsum("bi,mio->mbo", x, p["w"], precision="highest") * scale + p["b"][:, None]))
+
+    assert (shape[0] * shape[1] <= SMALL_LAYER) == (shape in [(8, 8), (32, 1), (16, 4)])
+    (v, g), (v_ref, g_ref) = jax.value_and_grad(ours)(params), jax.value_and_grad(ref)(params)
+    np.testing.assert_allclose(v, v_ref, rtol=1e-5)
+    for name in ("w", "b"):
+        np.testing.assert_allclose(g[name], g_ref[name], rtol=1e-4, atol=1e-5)
+
+
 def test_flax_model_trains_in_a_population():
     import flax.linen as nn
 
