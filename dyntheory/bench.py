@@ -45,7 +45,7 @@ from dyntheory import _train
 from dyntheory._bench_workloads import (MEMBERS_PER_STREAM, Engine, Workload, timed, measure_peak, reset_hwm,
                                         time_engine, vm_hwm, workloads)
 from dyntheory._layout import Layout
-from dyntheory.models import _base
+from dyntheory.models._base import plain_products
 
 SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
          "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
@@ -128,11 +128,8 @@ def time_textbook(w: Workload, n: int, steps: int) -> float:
     f = jax.jit(jax.vmap(_train_one_factory(w, steps)))
     keys = jax.random.split(jax.random.key(0), n)
     lrs = jnp.full((n,), w.lr, jnp.float32)
-    old, _base.SMALL_LAYER = _base.SMALL_LAYER, 0
-    try:
-        f(keys, lrs).block_until_ready()  # traced and compiled here, with plain products
-    finally:
-        _base.SMALL_LAYER = old
+    with plain_products():
+        f(keys, lrs).block_until_ready()  # traced and compiled here
     return min(timed(lambda: f(keys, lrs).block_until_ready()) for _ in range(2)) / steps
 
 

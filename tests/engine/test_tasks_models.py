@@ -116,7 +116,7 @@ def test_ntk_uv_model_output():
 def test_dense_apply_small_layers_equal_the_matrix_product(shape, parametrization):
     """Layers of at most SMALL_LAYER entries are applied as multiply-and-sum: the same function,
     values and gradients, as ``x @ w`` (vmapped, as the engine runs it)."""
-    from dyntheory.models._base import SMALL_LAYER, dense_apply
+    from dyntheory.models._base import SMALL_LAYER, dense_apply, plain_products
 
     k1, k2, k3 = jax.random.split(K(1), 3)
     params = {"w": jax.random.normal(k1, (5,) + shape), "b": jax.random.normal(k2, (5, shape[1]))}
@@ -134,6 +134,9 @@ def test_dense_apply_small_layers_equal_the_matrix_product(shape, parametrizatio
     np.testing.assert_allclose(v, v_ref, rtol=1e-5)
     for name in ("w", "b"):
         np.testing.assert_allclose(g[name], g_ref[name], rtol=1e-4, atol=1e-5)
+    assert ("dot_general" in str(jax.make_jaxpr(ours)(params))) == (shape[0] * shape[1] > SMALL_LAYER)
+    with plain_products():  # the benchmark's textbook baseline: a function first traced here
+        assert "dot_general" in str(jax.make_jaxpr(lambda p: ours(p))(params))
 
 
 def test_flax_model_trains_in_a_population():
