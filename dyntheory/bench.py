@@ -31,6 +31,7 @@ The machine's limits, the workloads and the engine's timing live in ``dyntheory.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import time
@@ -153,31 +154,38 @@ def time_py_loop(w: Workload, members: int = 4, steps: int = 20) -> float:
 
 
 # ---- the report -------------------------------------------------------------------------------
-def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...]) -> list[str]:
+def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...],
+                       small_test: int = 64) -> list[str]:
     """``dt.train`` wall time recording every k steps against recording only the two ends (best of
-    two runs each)."""
-    sweeps = {k: w.sweep(n, steps, [0, steps] if k is None else k) for k in (None, *every)}
-    for sweep in sweeps.values():
+    two runs each), with the workload's test set and with a ``small_test``-point one.
+
+    A record evaluates the member (train loss and gradient on the step's batch, test loss on the
+    whole test set, norms) and writes it out; the small test set separates what the evaluation
+    costs from what the recording does around it."""
+    small = dataclasses.replace(w, task=dataclasses.replace(w.task, n_test=small_test))
+    variants = {(v.task.n_test, k): v.sweep(n, steps, [0, steps] if k is None else k)
+                for v in (w, small) for k in (None, *every)}
+    for sweep in variants.values():
         dt.train(sweep, key=0)  # compiles; the timed runs reuse the executables
-    times = dict.fromkeys(sweeps, np.inf)
+    times = dict.fromkeys(variants, np.inf)
     for _ in range(2):  # interleaved, so load changes hit every variant alike
-        for k, sweep in sweeps.items():
-            times[k] = min(times[k], timed(dt.train, sweep, key=1))
-    base = times[None]
+        for v, sweep in variants.items():
+            times[v] = min(times[v], timed(dt.train, sweep, key=1))
     lines = [f"W1, {n:,} members, {steps} steps through dt.train: recording only steps 0 and {steps}: "
-             f"{n * steps / base:,.0f} model-steps/s"]
-    eng = Engine(w, n)
-    eng.advance(1)
-    eng.measure()
-    step_s = min(timed(eng.advance, 20) for _ in range(2)) / 20
-    measure_s = min(timed(eng.measure) for _ in range(3))
-    del eng
-    for k in every:
-        t = times[k]
-        lines.append(f"  recording every {k:>3} steps: {100 * (t / base - 1):+5.1f}% wall time "
-                     f"({steps // k - 1} more records; one record measures train/test loss on the "
-                     f"1,024-point test set etc. = {measure_s / step_s:.1f} steps of compute, "
-                     f"{100 * (measure_s / step_s) / k:.1f}% at this k)")
+             f"{n * steps / times[(w.task.n_test, None)]:,.0f} model-steps/s"]
+    for v in (w, small):
+        eng = Engine(v, n)
+        eng.advance(1)
+        eng.measure()
+        step_s = min(timed(eng.advance, 20) for _ in range(2)) / 20
+        record = min(timed(eng.measure) for _ in range(3)) / step_s
+        del eng
+        base = times[(v.task.n_test, None)]
+        for k in every:
+            t = times[(v.task.n_test, k)]
+            lines.append(f"  {v.task.n_test:>5,}-point test set, recording every {k:>3} steps: "
+                         f"{100 * (t / base - 1):+5.1f}% wall time ({steps // k - 1} more records; one "
+                         f"record = {record:.1f} steps of compute, {100 * record / k:.1f}% at this k)")
     return lines
 
 

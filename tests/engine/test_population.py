@@ -114,6 +114,35 @@ def test_divergent_members_are_frozen_and_flagged_without_touching_others():
                                rtol=RTOL["float64"], atol=0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_finite_update_norm_keeps_finite_parameters_finite(dtype, data):
+    """The step checks only the update's squared norm (and the loss) for finiteness: a finite
+    parameter plus any update of finite squared norm is finite, near the largest float too."""
+    big = float(np.finfo(dtype).max)
+    width = 32 if dtype == np.float32 else 64
+    p = dtype(data.draw(st.one_of(st.floats(width=width, allow_nan=False, allow_infinity=False),
+                                  st.sampled_from([big, -big]))))
+    r = float(np.sqrt(dtype(big)))  # the largest |u| whose square can be finite
+    u = dtype(data.draw(st.floats(-r, r, width=width)))
+    if np.isfinite(u * u):
+        assert np.isfinite(p + u), (p, u)
+
+
+def test_an_update_whose_squared_norm_overflows_counts_as_divergence():
+    # float32, lr 1e25: the first update is ~1e25 per weight, finite, but its square is not, so
+    # the member is flagged at step 0 and keeps its initial parameters; lr 0.1 trains on.
+    sweep = small_sweep(dtype="float32", axes={"lr": [0.1, 1e25]}, seeds=1, optimizer="sgd")
+    run = dt.train(sweep, key=0)
+    div = run.metrics.diverged_at
+    assert (div.sel(lr=1e25) == 0).all() and (div.sel(lr=0.1) == -1).all()
+    end, start = run.params_at(sweep.steps), run.params_at(0)
+    for a, b in zip(jax.tree.leaves(end), jax.tree.leaves(start)):
+        np.testing.assert_array_equal(a[1], b[1])
+        assert not np.array_equal(a[0], b[0])
+
+
 def test_classification_records_accuracy_and_static_axes_make_groups():
     sweep = dt.Sweep(task=dt.tasks.ModularArithmetic(p=7, train_frac=0.5),
                      model=dt.models.EmbedMLP(embed_dim=4, widths=(8,)), optimizer="adamw", lr=1e-2,
