@@ -1,0 +1,82 @@
+"""The benchmark's optional PyTorch references for W1 (torch is never a dependency of dyntheory).
+
+Both train the W1 workload as a PyTorch user would write it: a 16-32-1 tanh MLP, SGD at lr 0.05,
+a fresh batch of 64 per member and step from a linear teacher with label noise 0.1, the batch
+sampled in torch inside the timed loop (as the jax recipes sample theirs).
+
+- ``loop``: one ``nn.Module`` and one ``torch.optim.SGD`` per member, members trained one after
+  the other (the per-model loop the issue's 300x target refers to).
+- ``func``: ``torch.func`` ensembling: the members' parameters stacked
+  (``stack_module_state``), ``vmap(grad(loss))`` over members and their batches, one update.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+def available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _model(torch):
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+
+
+def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> float:
+    """Model-steps per second of the per-model loop (best of two passes over ``members``)."""
+    import torch
+    torch.manual_seed(0)
+    teacher = torch.randn(16, 1) / 4.0
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for _ in range(members):
+            model = _model(torch)
+            opt = torch.optim.SGD(model.parameters(), lr=lr)
+            for _ in range(steps):
+                x = torch.randn(64, 16)
+                y = x @ teacher + 0.1 * torch.randn(64, 1)
+                loss = 0.5 * ((model(x) - y) ** 2).sum(-1).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        best = min(best, time.perf_counter() - t0)
+    return members * steps / best
+
+
+def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> float:
+    """Model-steps per second of ``torch.func`` ensembling at ``members`` (best of two runs)."""
+    import torch
+    from torch.func import functional_call, grad, stack_module_state, vmap
+    torch.manual_seed(0)
+    teacher = torch.randn(16, 1) / 4.0
+    models = [_model(torch) for _ in range(members)]
+    params, _ = stack_module_state(models)
+    base = _model(torch).to("meta")
+
+    def loss(p, x, y):
+        return 0.5 * ((functional_call(base, p, (x,)) - y) ** 2).sum(-1).mean()
+
+    step_grad = vmap(grad(loss))
+
+    def run():
+        nonlocal params
+        for _ in range(steps):
+            x = torch.randn(members, 64, 16)
+            y = x @ teacher + 0.1 * torch.randn(members, 64, 1)
+            g = step_grad(params, x, y)
+            params = {k: v - lr * g[k] for k, v in params.items()}
+
+    best = float("inf")
+    with torch.no_grad():  # the update outside grad must not build an autograd graph
+        run()  # warm-up
+        for _ in range(2):
+            t0 = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - t0)
+    return members * steps / best
