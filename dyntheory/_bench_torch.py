@@ -27,8 +27,9 @@ def _model(torch):
     return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
 
 
-def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> float:
-    """Model-steps per second of the per-model loop (best of two passes over ``members``)."""
+def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
+    """Model-steps per second of the per-model loop (best of two passes over ``members``), and
+    the last member's final batch loss (a check that it trains)."""
     import torch
     torch.manual_seed(0)
     teacher = torch.randn(16, 1) / 4.0
@@ -46,11 +47,12 @@ def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> float:
                 loss.backward()
                 opt.step()
         best = min(best, time.perf_counter() - t0)
-    return members * steps / best
+    return members * steps / best, loss.item()
 
 
-def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> float:
-    """Model-steps per second of ``torch.func`` ensembling at ``members`` (best of two runs)."""
+def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> tuple[float, float]:
+    """Model-steps per second of ``torch.func`` ensembling at ``members`` (best of two runs), and
+    the members' mean loss on their last batch (a check that they train)."""
     import torch
     from torch.func import functional_call, grad, stack_module_state, vmap
     torch.manual_seed(0)
@@ -71,12 +73,13 @@ def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> float:
             y = x @ teacher + 0.1 * torch.randn(members, 64, 1)
             g = step_grad(params, x, y)
             params = {k: v - lr * g[k] for k, v in params.items()}
+        return vmap(loss)(params, x, y).mean()
 
     best = float("inf")
     with torch.no_grad():  # the update outside grad must not build an autograd graph
         run()  # warm-up
         for _ in range(2):
             t0 = time.perf_counter()
-            run()
+            last = run()
             best = min(best, time.perf_counter() - t0)
-    return members * steps / best
+    return members * steps / best, float(last)

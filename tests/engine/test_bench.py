@@ -20,3 +20,13 @@ def test_interleaved_timing_gives_a_cost_per_member_step_for_every_size():
     costs = bench.time_interleaved(bench.workloads()["W3"], (10, 100), steps=3, rounds=2)
     assert list(costs) == [10, 100]
     assert all(np.isfinite(c) and 0 < c < 1e-2 for c in costs.values())
+
+
+def test_torch_references_train_the_w1_workload():
+    pytest.importorskip("torch")
+    from dyntheory import _bench_torch
+    # The teacher's output variance is ~1; trained, the loss falls towards the noise floor 0.005.
+    rate, loss = _bench_torch.loop_rate(members=1, steps=300)
+    assert rate > 0 and loss < 0.05
+    rate, loss = _bench_torch.func_rate(8, steps=100)
+    assert rate > 0 and loss < 0.05
