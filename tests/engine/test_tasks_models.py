@@ -36,6 +36,19 @@ def test_teacher_student_is_a_function_of_its_keys_and_whitens_exactly():
         np.testing.assert_allclose(a["train"].y, x @ a["teacher"]["m"], atol=1e-12)
 
 
+@pytest.mark.parametrize("n, d", [(8, 8), (40, 6), (64, 16)])
+def test_whitening_is_the_cholesky_whitening_of_the_same_draw(n, d):
+    """The whitened set is z L^-T, L the Cholesky factor of z^T z / n (computed here with numpy),
+    though the task computes it by Gram-Schmidt (no LAPACK on the device)."""
+    task = dt.tasks.TeacherStudent(d_in=d, n_train=n, whiten=True)
+    with jax.enable_x64(True):
+        k = K(3)
+        got = np.asarray(task._sample(task._teacher(K(0))[0], k, K(1), n, 0.0, whiten=True).x)
+        z = np.asarray(jax.random.normal(k, (n, d)))
+    chol = np.linalg.cholesky(z.T @ z / n)
+    np.testing.assert_allclose(got, np.linalg.solve(chol, z.T).T, atol=1e-10)
+
+
 def test_streaming_batches_depend_only_on_data_key_and_step():
     task = dt.tasks.TeacherStudent(d_in=3, noise=0.5)
     state = task.setup(K(0), K(1), {"noise": 0.5})
