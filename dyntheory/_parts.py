@@ -121,19 +121,21 @@ class Parts:
         return np.minimum(np.arange(c * self.size, (c + 1) * self.size), self._full - 1) - lo
 
     def split(self, tree: Any, *, group_level: bool = False, ids: range | None = None,
-              local: bool = False) -> list:
+              local: bool = False, place: bool = True) -> list:
         """Parts ``ids`` (default all) of a (G, M, ...) pytree (or a (G, ...) one with ``group_level``).
 
-        With ``local`` the tree holds only the region of ``ids`` (as ``merge`` returns it).
+        With ``local`` the tree holds only the region of ``ids`` (as ``merge`` returns it); with
+        ``place=False`` the parts stay on the default device instead of being sharded.
         """
         ids = range(self.n) if ids is None else ids
+        put_ = (lambda t: self.place(t, group_level)) if place else (lambda t: t)
         if self.axis is None:
-            return [self.place(tree, group_level)]
+            return [put_(tree)]
         if group_level and self.axis == 1:
-            return [self.place(tree, group_level)] * len(ids)
+            return [put_(tree)] * len(ids)
         lo = self.span(ids)[0] if local else 0
-        return [self.place(jax.tree.map(lambda x: jnp.take(x, self._index(c, lo), axis=self.axis), tree),
-                           group_level) for c in ids]
+        return [put_(jax.tree.map(lambda x: jnp.take(x, self._index(c, lo), axis=self.axis), tree))
+                for c in ids]
 
     def merge(self, parts: list, ids: range | None = None) -> Any:
         """Inverse of ``split`` for (G, M, ...) pytrees, as host numpy arrays: the region of ``ids``."""

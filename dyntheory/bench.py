@@ -238,7 +238,15 @@ def main(argv=None) -> int:
                         help="only the streaming line (W3 at a million members in a 1 GiB budget)")
     parser.add_argument("--flatness", action="store_true",
                         help="only the per-member cost flatness lines (the sizes timed in turn)")
+    parser.add_argument("--cpu-devices", type=int, default=None,
+                        help="split the CPU into this many jax devices (one per core), over which the "
+                             "engine shards its populations (see the README: its timings were erratic, "
+                             "and batched LAPACK kernels can deadlock on several CPU devices)")
     args = parser.parse_args(argv)
+    if args.cpu_devices is not None:
+        if args.cpu_devices < 1:
+            parser.error(f"--cpu-devices must be a positive integer, got {args.cpu_devices}")
+        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
     if args.streaming:
         print(streaming(workloads()["W3"], 1_000_000, 10, 5, 1.0), flush=True)
         return 0

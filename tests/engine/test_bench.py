@@ -30,3 +30,9 @@ def test_torch_references_train_the_w1_workload():
     assert rate > 0 and loss < 0.05
     rate, loss = _bench_torch.func_rate(8, steps=100)
     assert rate > 0 and loss < 0.05
+
+
+def test_cpu_devices_must_be_positive_and_is_refused_before_anything_runs(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--cpu-devices", "0"])
+    assert "--cpu-devices must be a positive integer, got 0" in capsys.readouterr().err

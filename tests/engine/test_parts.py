@@ -122,7 +122,18 @@ SHARDED = textwrap.dedent("""
     import dyntheory as dt
     from tests.engine._helpers import small_sweep
     assert len(jax.devices()) == 4, jax.devices()
-    run = dt.train(small_sweep(**{sweep!r}), key=2)
+    from dyntheory import _train
+    from dyntheory._layout import Layout
+    sweep = small_sweep(**{sweep!r})
+    # setup and init run on one device (batched LAPACK kernels deadlock when every device runs
+    # them at once) and come back sharded over all four
+    layout = Layout(sweep)
+    fns = _train.compiled(sweep, sweep.task, sweep.model)
+    parts = _train.make_parts(sweep, layout, fns, None)
+    for tree in _train.initial_parts(sweep, jax.random.key(0), sweep.task, layout, fns, parts):
+        for leaf in jax.tree.leaves(tree):
+            assert len(leaf.sharding.device_set) == 4, leaf.sharding
+    run = dt.train(sweep, key=2)
     print(json.dumps(run.metrics.train_loss.values.tolist()))
 """)
 
