@@ -27,6 +27,12 @@ def _model(torch):
     return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
 
 
+def _batch(torch, teacher, *lead):
+    """A fresh batch of 64 per member (``lead`` members, none for one model): x, teacher(x) + noise."""
+    x = torch.randn(*lead, 64, 16)
+    return x, x @ teacher + 0.1 * torch.randn(*lead, 64, 1)
+
+
 def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
     """Model-steps per second of the per-model loop (best of two passes over ``members``), and
     the last member's final batch loss (a check that it trains)."""
@@ -40,8 +46,7 @@ def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> tuple[floa
             model = _model(torch)
             opt = torch.optim.SGD(model.parameters(), lr=lr)
             for _ in range(steps):
-                x = torch.randn(64, 16)
-                y = x @ teacher + 0.1 * torch.randn(64, 1)
+                x, y = _batch(torch, teacher)
                 loss = 0.5 * ((model(x) - y) ** 2).sum(-1).mean()
                 opt.zero_grad()
                 loss.backward()
@@ -69,8 +74,7 @@ def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> tuple[float, fl
     def run():
         nonlocal params
         for _ in range(steps):
-            x = torch.randn(members, 64, 16)
-            y = x @ teacher + 0.1 * torch.randn(members, 64, 1)
+            x, y = _batch(torch, teacher, members)
             g = step_grad(params, x, y)
             params = {k: v - lr * g[k] for k, v in params.items()}
         return vmap(loss)(params, x, y).mean()
