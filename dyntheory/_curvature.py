@@ -34,6 +34,7 @@ __all__ = [
     "Sharpness",
     "hvp",
     "ntk_top_eigenvalue",
+    "psd_top_eigenvalue",
     "random_unit_like",
     "top_hessian_eigenvalue",
 ]
@@ -142,8 +143,8 @@ def ntk_top_eigenvalue(apply_fn: ApplyFn, params: PyTree, x: jax.Array) -> jax.A
 
     ``J`` is the Jacobian of the flattened outputs ``apply_fn(params, x).reshape(-1)`` (examples
     times output units) with respect to all parameters. No ``1/n`` factor is included: for a loss
-    ``sum_i (f_i - y_i)^2 / (2 m)`` the relevant kernel is ``Theta / m``. The dense ``Theta`` and
-    a full ``eigvalsh`` are formed, so this is for small batches and models only.
+    ``sum_i (f_i - y_i)^2 / (2 m)`` the relevant kernel is ``Theta / m``. The dense ``Theta`` is
+    formed and squared (:func:`psd_top_eigenvalue`), so this is for small batches and models only.
 
     Args:
         apply_fn: ``apply_fn(params, x) -> predictions``.
@@ -161,7 +162,52 @@ def ntk_top_eigenvalue(apply_fn: ApplyFn, params: PyTree, x: jax.Array) -> jax.A
     """
     flat, unravel = ravel_pytree(params)
     jac = jax.jacrev(lambda p: jnp.reshape(apply_fn(unravel(p), x), (-1,)))(flat)
-    return jnp.linalg.eigvalsh(jac @ jac.T)[-1]
+    return psd_top_eigenvalue(jac @ jac.T)
+
+
+def psd_top_eigenvalue(a: jax.Array, max_squarings: int = 40) -> jax.Array:
+    """Largest eigenvalue of a symmetric positive semi-definite matrix, by repeated squaring.
+
+    ``B <- B^2 / |B^2|_F`` from ``B = A / |A|_F`` until ``B`` stops changing (at most
+    ``max_squarings`` times, an effective power of up to ``2^40``): ``B`` becomes the projector on
+    the top eigenspace, and the Rayleigh quotient of ``A`` at its largest column is the top
+    eigenvalue. The error is second order in the leftover of the other eigenvectors, whose weight
+    is ``(lambda_j / lambda_1)^(2^k)`` after ``k`` squarings, so a small or zero gap costs more
+    squarings, not accuracy: a degenerate top eigenvalue gives a projector onto its whole
+    eigenspace, any column of which has the same quotient.
+
+    Only matrix products, no LAPACK: jaxlib's batched CPU LAPACK kernels (``eigvalsh``, ``svd``,
+    triangular solves) deadlocked when several CPU devices of one process ran them at once, and a
+    metric runs inside the sharded training step.
+
+    Args:
+        a: symmetric PSD matrix ``(n, n)``. Rounding-level negative eigenvalues are harmless.
+        max_squarings: cap on the squarings.
+
+    Returns:
+        The top eigenvalue, a scalar (0 for the zero matrix).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> float(psd_top_eigenvalue(jnp.array([[2.0, 1.0], [1.0, 2.0]])))
+        3.0
+    """
+    def unit(m):
+        norm = jnp.sqrt(jnp.sum(m * m))
+        return m / jnp.where(norm > 0, norm, 1), norm
+
+    tol = 4 * jnp.finfo(a.dtype).eps
+
+    def body(carry):
+        b, _, k = carry
+        nxt, _ = unit(b @ b)
+        return nxt, jnp.sqrt(jnp.sum((nxt - b) ** 2)), k + 1
+
+    b, _, _ = jax.lax.while_loop(lambda c: (c[1] > tol) & (c[2] < max_squarings), body,
+                                 (unit(a)[0], jnp.ones((), a.dtype), 0))
+    v = b[:, jnp.argmax(jnp.sum(b * b, axis=0))]
+    vv = v @ v
+    return jnp.where(vv > 0, v @ a @ v / jnp.where(vv > 0, vv, 1), 0).astype(a.dtype)
 
 
 def random_unit_like(params: PyTree, key: jax.Array) -> PyTree:

@@ -119,7 +119,24 @@ CONVERGED = 1e-4        # "converged": final excess loss below this fraction of 
 
 def _least_squares(batch):
     x, y = batch
-    return jnp.linalg.solve(x.T @ x, x.T @ y)
+    return spd_solve(x.T @ x, x.T @ y)
+
+
+def spd_solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a^-1 b`` for symmetric positive definite ``a``: Gauss-Jordan elimination, no pivoting.
+
+    Written with array operations instead of ``jnp.linalg.solve`` because the metrics below run
+    inside the (possibly sharded) training step, and jaxlib's batched CPU LAPACK kernels deadlocked
+    when several CPU devices of one process ran them at once. Without pivoting the elimination is
+    as stable as Cholesky for SPD matrices (every pivot is a Schur complement's diagonal, > 0).
+    """
+    def eliminate(k, ab):
+        row = ab[k] / ab[k, k]
+        ab = ab - ab[:, k, None] * row
+        return ab.at[k].set(row)
+
+    n = a.shape[0]
+    return jax.lax.fori_loop(0, n, eliminate, jnp.concatenate([a, b], axis=1))[:, n:]
 
 
 @dataclasses.dataclass(frozen=True)
