@@ -22,7 +22,8 @@ from dyntheory._random import as_key
 from dyntheory._run import Run, coord_label
 from dyntheory._sweep import _check_hparam
 from dyntheory._train import (_open_store, check_sizes, compiled, finished, initial_parts, make_parts,
-                              population_inputs, run_group, static_index, unflatten_state)
+                              population_inputs, resumed_parts, run_group, static_index,
+                              unflatten_state)
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
@@ -103,7 +104,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         for gid, (coords, task, model) in enumerate(groups):
             layout = Layout(new)
             fns = compiled(new, task, model)
-            parts = make_parts(new, layout, fns, max_members, max_resident)
+            parts = resumed_parts(st, gid, make_parts(new, layout, fns, max_members, max_resident))
             mask = _mask(layout, coords, where)
             hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
             hps = dataclasses.replace(hps, **{

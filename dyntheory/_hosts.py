@@ -45,6 +45,16 @@ def agree(flag: bool) -> bool:
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
+def common(*values: int) -> tuple[int, ...]:
+    """Process 0's non-negative integers on every process (clipped to int32), so that sizes
+    derived from each host's own free memory are the same everywhere."""
+    values = tuple(min(int(v), 2**31 - 1) for v in values)
+    if not multi():
+        return values
+    from jax.experimental import multihost_utils
+    return tuple(int(v) for v in multihost_utils.broadcast_one_to_all(np.asarray(values, np.int32)))
+
+
 def put(x, sharding):
     """``jax.device_put`` that also builds an array spanning several hosts' devices from the value
     every process holds (``device_put`` itself takes only this host's devices)."""

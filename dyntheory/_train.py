@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from dyntheory._hosts import agree, barrier, is_writer, multi
+from dyntheory._hosts import agree, barrier, common, is_writer, multi
 from dyntheory._layout import Layout
 from dyntheory._optim import OptSpec
 from dyntheory._hparams import HPARAMS, HParams
@@ -142,6 +142,7 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     with jax.enable_x64(sweep.dtype == "float64"), \
             tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
         for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+            parts = resumed_parts(st, gid, parts)
             make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
                                           inputs=population_inputs(sweep, root, task, layout))
             run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
@@ -235,8 +236,18 @@ def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
     per = member_bytes(state, one)
     max_members = default_max_members(per) if max_members is None else max_members
     if max_resident is None:
-        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members))
+        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members, len(jax.devices())))
+    # The defaults follow this host's free memory; every process must cut the population alike.
+    max_members, max_resident = common(max_members, max_resident)
     return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state)
+
+
+def resumed_parts(st: Store, gid: int, parts: Parts) -> Parts:
+    """The parts as cut by the run that left ``st``'s progress marker for group ``gid``, if any:
+    a killed run's waves cover other members when the free memory, hence the cut, has changed."""
+    prog = st.progress(gid)
+    plan = None if prog is None else prog.get("parts")
+    return parts if plan is None or plan == parts.plan() else parts.with_plan(plan)
 
 
 def flatten_state(members: MemberState) -> tuple[dict[str, np.ndarray], list]:
@@ -356,12 +367,12 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
                       chunks=chunks[:-1], fill=-1)
             write_user("diverged_at", div)
             if final and last_wave:
-                st.commit_progress(gid, step=s, done=True, slot=None, paths=paths, wave=w)
+                st.commit_progress(gid, step=s, done=True, slot=None, paths=paths, wave=w, parts=parts.plan())
             elif final:  # the next wave starts from its initial state
-                st.commit_progress(gid, step=start, done=False, slot=None, paths=paths, wave=w + 1)
+                st.commit_progress(gid, step=start, done=False, slot=None, paths=paths, wave=w + 1, parts=parts.plan())
             else:
                 slot = "b" if slot == "a" else "a"
                 st.write_state(f"resume/{slot}/g{gid}", leaves, region=region, full=full)
-                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w)
+                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w, parts=parts.plan())
             last_save = time.monotonic()
             save_cost = last_save - began

@@ -26,6 +26,9 @@ HOST = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     import dyntheory as dt
     from tests.engine._helpers import small_sweep
+    if sys.argv[1] == "1":  # this host would cut parts of one member: process 0's cut must hold
+        import os
+        os.environ["DYNTHEORY_STEP_BYTES"] = "1"
     assert jax.process_count() == 2 and len(jax.devices()) == 4 and len(jax.local_devices()) == 2
     if sys.argv[3] == "killed":
         dt.train(small_sweep(**{long!r}), key=2, store={store!r}, resume_every=0.0, max_members=8, max_resident=8)

@@ -1,6 +1,7 @@
 """Scale-out: parts (auto-chunking), device sharding and record decimation change no numbers."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,11 +11,13 @@ import jax
 import numpy as np
 import pytest
 import zarr
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dyntheory as dt
 from dyntheory import _train
 from dyntheory._layout import Layout
-from dyntheory._parts import Parts, default_resident
+from dyntheory._parts import Parts, _cut, default_resident
 from dyntheory._store import _row_blocks
 from tests.engine._helpers import small_sweep
 
@@ -27,6 +30,28 @@ def test_parts_plan():
     assert (p.axis, p.size, p.n) == (0, 4, 3)
     q = Parts(2, 100, 50)
     assert (q.axis, q.size, q.n) == (1, 25, 4)
+
+
+def test_parts_are_as_even_as_the_fewest_parts_allow():
+    p = Parts(250, 10, 1000)  # at most 100 groups a part: 3 parts of 84, not 100 + 100 + 50 padded to 100
+    assert (p.axis, p.size, p.n, p.part_members) == (0, 84, 3, 840)
+    assert Parts(1000, 10, 3300).size == 250  # 4 parts of 250 groups, none padded
+
+
+@given(st.integers(1, 400), st.integers(1, 60), st.integers(1, 5000), st.sampled_from([1, 2, 4, 8]))
+def test_cut_fits_uses_the_fewest_parts_and_pads_little(G, M, max_members, multiple):
+    axis, size, n = _cut(G, M, max_members, multiple)
+    if axis is None:
+        assert G * M <= max_members and n == 1
+        return
+    full, other = (G, M) if axis == 0 else (M, G)
+    most = max(1, max_members // other)
+    assert size <= most                          # a part fits (or is one slice, the least there is)
+    assert n == math.ceil(full / most)           # no more parts than the largest fitting size needs
+    assert (n - 1) * size < full <= n * size     # every part holds real members
+    assert n * size - full < n * multiple        # padding: under one device-multiple per part
+    if -(-math.ceil(full / n) // multiple) * multiple <= most:
+        assert size % multiple == 0              # still shards over the devices
 
 
 def test_waves_plan():

@@ -25,10 +25,15 @@ KILLED_SWEEP = textwrap.dedent("""
 
 
 
-@pytest.mark.parametrize("waves", [None, dict(max_members=2, max_resident=2)], ids=["lockstep", "two_waves"])
-def test_killed_run_resumes_bit_identical(tmp_path, waves):
+TWO_WAVES = dict(max_members=2, max_resident=2)
+
+
+@pytest.mark.parametrize("waves, resume_kw", [(None, None), (TWO_WAVES, None), (TWO_WAVES, {})],
+                         ids=["lockstep", "two_waves", "two_waves_resumed_with_more_memory"])
+def test_killed_run_resumes_bit_identical(tmp_path, waves, resume_kw):
     """Killed mid-run (with ``two_waves``: in the second wave, the first one already written), the
-    same call resumes and ends bit-identical to an uninterrupted run."""
+    same call resumes and ends bit-identical to an uninterrupted run. Resumed where memory would
+    cut the population otherwise (here: one part), it keeps the cut of the run it resumes."""
     path = str(tmp_path / "run")
     kw = waves or {}
     # Every segment (10 steps) saves while it is to be killed: the kill lands 200 (two waves) or
@@ -59,8 +64,9 @@ def test_killed_run_resumes_bit_identical(tmp_path, waves):
         dt.load(path)
     ns: dict = {}
     exec(sweep_code, ns)
-    resumed = dt.train(ns["sweep"], key=3, store=path, **kw)
-    fresh = dt.train(ns["sweep"], key=3, **kw)
+    resume_kw = kw if resume_kw is None else resume_kw
+    resumed = dt.train(ns["sweep"], key=3, store=path, **resume_kw)
+    fresh = dt.train(ns["sweep"], key=3, **resume_kw)
     for name in fresh.metrics.data_vars:
         np.testing.assert_array_equal(resumed.metrics[name].values, fresh.metrics[name].values, err_msg=name)
     for step in (steps // 2, steps):
