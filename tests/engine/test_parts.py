@@ -54,6 +54,17 @@ def test_cut_fits_uses_the_fewest_parts_and_pads_little(G, M, max_members, multi
         assert size % multiple == 0              # still shards over the devices
 
 
+def test_a_recorded_cut_is_taken_back_whatever_the_sizes_now():
+    killed = Parts(250, 10, 500, resident=1000)           # 5 parts of 50 groups, 2 per wave
+    now = Parts(250, 10, 10_000)                          # more memory: one part
+    back = now.with_plan(json.loads(json.dumps(killed.plan())))  # through the store's JSON
+    for name in ("axis", "size", "n", "part_members", "per_wave", "n_waves"):
+        assert getattr(back, name) == getattr(killed, name), name
+    assert [back.region(back.wave(w)) for w in range(back.n_waves)] == \
+        [killed.region(killed.wave(w)) for w in range(killed.n_waves)]
+    assert now.with_plan(now.plan()).n == 1
+
+
 def test_waves_plan():
     p = Parts(10, 6, 24, resident=48)  # 3 parts of 4 groups, 2 of them resident at once
     assert (p.n, p.part_members, p.per_wave, p.n_waves) == (3, 24, 2, 2)
