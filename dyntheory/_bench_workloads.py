@@ -76,6 +76,12 @@ class Workload:
     batch_size: int | None
     init_scale: float
     flops: float  # matmul FLOPs of one member-step
+    forward_flops: float  # matmul FLOPs of one member's forward pass on one input
+
+    def record_flops(self, n_test: int) -> float:
+        """Matmul FLOPs of one member's record: a step's gradient on the train batch (as
+        ``Population.member_core`` computes it) plus the forward pass over an ``n_test``-point test set."""
+        return self.flops + self.forward_flops * n_test
 
     def sweep(self, n: int, steps: int, record) -> dt.Sweep:
         m = min(n, MEMBERS_PER_STREAM)  # members per data stream (a learning-rate axis)
@@ -94,14 +100,15 @@ def workloads() -> dict[str, Workload]:
     n2 = round(0.3 * 97 * 97)
     w2_flops = 3 * 2 * n2 * (2 * 32 * 128 + 128 * 97)
     w3_flops = 2 * 64 * (2 * (8 * 8 + 8 * 8) + 8 * 8)
+    fwd1, fwd2, fwd3 = 2 * w1, 2 * (2 * 32 * 128 + 128 * 97), 2 * (8 * 8 + 8 * 8)
     return {
         "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
-                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops),
+                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops, fwd1),
         "W2": Workload("W2", dt.tasks.ModularArithmetic(p=97, train_frac=0.3),
-                       dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0, w2_flops),
+                       dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0, w2_flops, fwd2),
         "W3": Workload("W3", dt.tasks.TeacherStudent(d_in=8, d_out=8, n_train=64, whiten=True,
                                                      singular_values=(4, 3, 2, 1)),
-                       dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3, w3_flops),
+                       dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3, w3_flops, fwd3),
     }
 
 

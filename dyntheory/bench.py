@@ -190,11 +190,15 @@ def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...],
         record = min(timed(eng.measure) for _ in range(3)) / step_s
         del eng
         base = times[(v.task.n_test, None)]
+        fl = v.record_flops(v.task.n_test) / v.flops
+        lines.append(f"  {v.task.n_test:>5,}-point test set: one record = {record:.1f} steps of time, {fl:.1f} "
+                     f"steps of FLOPs ({fl / record:.2f}x the step's FLOP rate); recording every k steps "
+                     f"costs about {record:.1f}/k, within 10% from k = {int(np.ceil(10 * record))}")
         for k in every:
             t = times[(v.task.n_test, k)]
             lines.append(f"  {v.task.n_test:>5,}-point test set, recording every {k:>3} steps: "
-                         f"{100 * (t / base - 1):+5.1f}% wall time ({steps // k - 1} more records; one "
-                         f"record = {record:.1f} steps of compute, {100 * record / k:.1f}% at this k)")
+                         f"{100 * (t / base - 1):+5.1f}% wall time ({steps // k - 1} more records; "
+                         f"{100 * record / k:.1f}% at this k by the record's own time)")
     return lines
 
 

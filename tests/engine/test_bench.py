@@ -36,3 +36,45 @@ def test_cpu_devices_must_be_positive_and_is_refused_before_anything_runs(capsys
     with pytest.raises(SystemExit):
         bench.main(["--cpu-devices", "0"])
     assert "--cpu-devices must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def _dot_flops(jaxpr) -> int:
+    """2 x output size x contracted size of every dot_general in a jaxpr, sub-jaxprs included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (lhs_contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[d] for d in lhs_contract]))
+        for p in eqn.params.values():
+            sub = getattr(p, "jaxpr", p)
+            if hasattr(sub, "eqns"):
+                total += _dot_flops(sub)
+    return total
+
+
+@pytest.mark.parametrize("name", ["W1", "W2", "W3"])
+def test_hand_counted_flops_match_the_traced_step_and_forward(name):
+    """The table's GFLOP/s and the record's FLOP count use hand-written counts; they are the matmul
+    FLOPs of one member's gradient step and of its forward pass on one input, as traced."""
+    import jax
+    import jax.numpy as jnp
+
+    import dyntheory as dt
+    from dyntheory import _train
+    from dyntheory.models._base import plain_products
+
+    w = bench.workloads()[name]
+    pop = _train.population(w.sweep(1, 1, [0, 1]), w.task, w.model)
+    hp = dt.HParams(lr=jnp.float32(w.lr), momentum=jnp.float32(0.9), weight_decay=jnp.float32(0.0),
+                    init_scale=jnp.float32(w.init_scale), b1=jnp.float32(0.9), b2=jnp.float32(0.999),
+                    eps=jnp.float32(1e-8))
+    tp = {f: jnp.float32(getattr(w.task, f)) for f in type(w.task).traced_fields}
+    gs = pop.group_setup(jax.random.key(1), jax.random.key(2), jax.random.key(3), tp)
+    params = pop.member_init(jax.random.key(4), hp).params
+    batch = pop.group_batch(gs, 0)
+    with plain_products():  # every layer a dot_general, so the count sees it
+        step = jax.make_jaxpr(jax.value_and_grad(pop.loss))(params, batch).jaxpr
+        forward = jax.make_jaxpr(pop.model.apply)(params, batch.x[:1]).jaxpr
+    assert _dot_flops(step) == w.flops
+    assert _dot_flops(forward) == w.forward_flops
