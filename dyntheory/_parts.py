@@ -210,20 +210,46 @@ CHUNK_RESERVE = 512 << 20
 
 def default_max_members(per_member: int, budget: int | None = None) -> int:
     budget = budget if budget is not None else int(os.environ.get("DYNTHEORY_STEP_BYTES", 0)) or \
-        max(min(memory_budget() // 4, 4 << 30) - CHUNK_RESERVE, 64 << 20)
+        max(min(memory_budget(devices=True) // 4, 4 << 30) - CHUNK_RESERVE, 64 << 20)
     return max(1, budget // max(per_member, 1))
 
 
-def memory_budget() -> int:
-    """The bytes a run may use: ``DYNTHEORY_MEMORY_BYTES`` if set, else the memory available now."""
-    return int(os.environ.get("DYNTHEORY_MEMORY_BYTES", 0)) or available_memory()
+def device_memory() -> int | None:
+    """Bytes free on the devices a part is sharded over, or None where they keep no statistics of
+    their own (CPU devices: their memory is the host's, ``available_memory``).
+
+    A part puts an equal share on every device (``jax.devices()``, every host's), so the device
+    with the least free memory binds: the device count times that least free share. Under
+    JAX's GPU preallocation a device's limit is its pool, so free is what the pool has left."""
+    free = []
+    for d in jax.local_devices():
+        try:
+            stats = d.memory_stats()
+        except (NotImplementedError, RuntimeError):  # a backend that keeps none
+            stats = None
+        if not stats or "bytes_limit" not in stats:
+            return None
+        free.append(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
+    return len(jax.devices()) * max(min(free), 0) if free else None
+
+
+def memory_budget(devices: bool = False) -> int:
+    """The bytes a run may use: ``DYNTHEORY_MEMORY_BYTES`` if set, else the host memory available
+    now; with ``devices``, no more than the devices have free either (``device_memory``), for what
+    lives on them: a step's working memory and the parts' states held between steps."""
+    env = int(os.environ.get("DYNTHEORY_MEMORY_BYTES", 0))
+    if env:
+        return env
+    host = available_memory()
+    dev = device_memory() if devices else None
+    return host if dev is None else min(host, dev)
 
 
 def default_resident(per_member: int, part_members: int, budget: int | None = None) -> int:
     """Members that may be held at once: those whose states fit in 60% of the budget after one
     part's step working memory (``member_bytes`` counts the state four times; held between steps,
     a state is counted three times: on the devices, merged on the host, and written out)."""
-    budget = memory_budget() if budget is None else budget
+    budget = memory_budget(devices=True) if budget is None else budget
     step = min(part_members * per_member, 4 << 30) + CHUNK_RESERVE
     held = max(1, 3 * (per_member - 64) // 4)
     return max(part_members, int(0.6 * max(budget - step, 0)) // held)

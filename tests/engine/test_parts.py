@@ -86,6 +86,52 @@ def test_resident_members_are_sized_from_the_memory_budget():
     assert part <= mid < roomy
 
 
+class _Device:
+    def __init__(self, limit, in_use):
+        self.stats = {"bytes_limit": limit, "bytes_in_use": in_use}
+
+    def memory_stats(self):
+        return self.stats
+
+
+def test_device_budget_is_the_least_free_device_times_the_device_count(monkeypatch):
+    from dyntheory import _parts
+
+    assert _parts.device_memory() is None  # CPU devices keep no statistics: the host's memory binds
+    assert _parts.memory_budget(devices=True) == _parts.memory_budget()
+    devices = [_Device(16 << 30, 2 << 30), _Device(16 << 30, 6 << 30)]
+    monkeypatch.setattr(_parts.jax, "local_devices", lambda: devices)
+    monkeypatch.setattr(_parts.jax, "devices", lambda: devices)
+    monkeypatch.setattr(_parts, "available_memory", lambda: 64 << 30)
+    assert _parts.device_memory() == 2 * (10 << 30)
+    assert _parts.memory_budget(devices=True) == 20 << 30
+    assert _parts.memory_budget() == 64 << 30  # what lives on the host (a memory store) is the host's
+    monkeypatch.setattr(_parts, "available_memory", lambda: 8 << 30)
+    assert _parts.memory_budget(devices=True) == 8 << 30  # states are merged on the host too
+    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(1 << 30))
+    assert _parts.memory_budget(devices=True) == 1 << 30
+
+
+def test_a_device_smaller_than_the_host_cuts_the_population_into_waves(monkeypatch):
+    """An accelerator with less free memory than the host sizes the parts and waves, so a
+    population that fits the host but not the device streams instead of running out of memory."""
+    from dyntheory import _parts
+
+    sweep = small_sweep(**{**SWEEP, "dtype": "float32"})
+    layout = Layout(sweep)
+    fns = _train.compiled(sweep, sweep.task, sweep.model)
+    assert _train.make_parts(sweep, layout, fns, None).n_waves == 1
+    monkeypatch.setattr(_parts, "device_memory", lambda: 1)
+    monkeypatch.setenv("DYNTHEORY_STEP_BYTES", str(1))  # parts of one member of each group
+    parts = _train.make_parts(sweep, layout, fns, None)
+    assert (parts.axis, parts.n, parts.per_wave, parts.n_waves) == (1, 4, 1, 4)
+    run = dt.train(sweep, key=0)
+    monkeypatch.undo()
+    ref = dt.train(sweep, key=0)
+    for name in run.metrics.data_vars:
+        np.testing.assert_array_equal(run.metrics[name].values, ref.metrics[name].values)
+
+
 def test_parts_stream_in_waves_when_memory_is_short(monkeypatch):
     sweep = small_sweep(**{**SWEEP, "dtype": "float32"})
     layout = Layout(sweep)
