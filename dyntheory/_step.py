@@ -32,6 +32,7 @@ from dyntheory._hparams import HParams
 from dyntheory._layout import ChunkPlan
 from dyntheory._metrics import MetricContext
 from dyntheory._optim import OptSpec, make_optimizer
+from dyntheory._parts import CHUNK_RESERVE
 from dyntheory.tasks import Batch
 
 
@@ -58,7 +59,9 @@ def _accepted_options() -> dict:
 
 
 def compiler_options() -> dict:
-    return {**COMPILER_OPTIONS, **_accepted_options()}
+    """The options above on CPU, where they were measured; none elsewhere (the LLVM level would
+    apply to a GPU's kernels too, and no GPU was lent to measure it)."""
+    return {**COMPILER_OPTIONS, **_accepted_options()} if jax.default_backend() == "cpu" else {}
 
 
 # A step (and a measurement) walks the population in chunks (see ``ChunkPlan``) of at most
@@ -69,12 +72,19 @@ def compiler_options() -> dict:
 # than unchunked; W1's measurement (a 1024-point test set) 2.4x faster in chunks of 64-128.
 CHUNK_MEMBERS = 1024
 CHUNK_BYTES = 64 << 20
+# Off the CPU the cache argument does not hold: a GPU wants as many members in one kernel as fit,
+# so there a chunk is bounded only by the working memory set aside for it (the parts' own
+# CHUNK_RESERVE). A judgement, not a measurement: no GPU was lent to this project's sessions.
+ACCELERATOR_CHUNK_BYTES = CHUNK_RESERVE
 
 
 def chunk_cap(per_member_bytes: int, chunk_members: int | None = None, chunk_bytes: int | None = None) -> int:
     """Members per chunk: ``DYNTHEORY_CHUNK_MEMBERS`` / ``DYNTHEORY_CHUNK_BYTES`` override the defaults."""
-    members = chunk_members or int(os.environ.get("DYNTHEORY_CHUNK_MEMBERS", 0)) or CHUNK_MEMBERS
-    nbytes = chunk_bytes or int(os.environ.get("DYNTHEORY_CHUNK_BYTES", 0)) or CHUNK_BYTES
+    cpu = jax.default_backend() == "cpu"
+    members = (chunk_members or int(os.environ.get("DYNTHEORY_CHUNK_MEMBERS", 0))
+               or (CHUNK_MEMBERS if cpu else 2 ** 31 - 1))
+    nbytes = (chunk_bytes or int(os.environ.get("DYNTHEORY_CHUNK_BYTES", 0))
+              or (CHUNK_BYTES if cpu else ACCELERATOR_CHUNK_BYTES))
     return max(1, min(members, nbytes // max(per_member_bytes, 1)))
 
 

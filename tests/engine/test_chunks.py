@@ -52,3 +52,21 @@ def test_chunked_step_equals_one_chunk(monkeypatch, batch_size):
         assert len(got) == len(want) > 0
         for a, b in zip(got, want):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-12, atol=1e-14)
+
+
+def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
+    """Cache-sized chunks and the LLVM level were measured on a CPU; off it a chunk is bounded by
+    its working memory alone (a GPU wants the most members per kernel) and no options are set."""
+    from dyntheory import _step
+    from dyntheory._parts import CHUNK_RESERVE
+
+    for name in ("DYNTHEORY_CHUNK_MEMBERS", "DYNTHEORY_CHUNK_BYTES"):
+        monkeypatch.delenv(name, raising=False)
+    assert _step.chunk_cap(1_000) == _step.CHUNK_MEMBERS
+    assert _step.chunk_cap(1 << 20) == _step.CHUNK_BYTES >> 20
+    assert _step.compiler_options()["xla_backend_optimization_level"] == 1
+    monkeypatch.setattr(_step.jax, "default_backend", lambda: "gpu")
+    assert _step.chunk_cap(1_000) == CHUNK_RESERVE // 1_000 > 100 * _step.CHUNK_MEMBERS
+    assert _step.compiler_options() == {}
+    monkeypatch.setenv("DYNTHEORY_CHUNK_MEMBERS", "64")  # the user's setting holds everywhere
+    assert _step.chunk_cap(1_000) == 64
