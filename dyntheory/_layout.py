@@ -142,20 +142,34 @@ class ChunkPlan(NamedTuple):
     strided: bool = False
 
     @staticmethod
-    def make(G: int, M: int, cap: int, strided: bool | None = None) -> ChunkPlan:
+    def make(G: int, M: int, cap: int, strided: bool | None = None, shards: int | None = None) -> ChunkPlan:
         """Chunks of at most ``cap`` members: whole groups when a group fits, else parts of one.
 
         The chunk size divides the axis it cuts when a divisor at least half the largest allowed
         size exists (padding copies the group states); otherwise the last chunk is padded.
+
+        With ``strided``, the population is taken to be sharded over ``shards`` devices (all of
+        them by default) as ``Parts.place`` shards it: along groups when they divide evenly, else
+        along members. A chunk then holds a multiple of ``shards`` along that axis, so every device
+        keeps its own share of every chunk. A chunk of 25 groups over 2 devices made XLA gather the
+        whole population onto each device, which then both computed all of it (W3 at 1,000 members
+        on 2 devices: 3.3 us per member-step, against 2.1 on one device and 1.6 at 10,000).
         """
         cap = max(1, int(cap))
         strided = jax.device_count() > 1 if strided is None else strided
+        s = (jax.device_count() if shards is None else max(1, int(shards))) if strided else 1
         if G * M <= cap:
             return ChunkPlan(G, M, 1, G, 1, M, strided)
-        if M <= cap:  # gc whole groups per chunk
-            gc = _chunk(G, cap // M)
+        on_groups = G % s == 0
+        q = s if on_groups else 1  # groups a chunk must hold a multiple of
+        if M * q <= cap:  # gc whole groups per chunk
+            gc = q * _chunk(G // q, cap // (M * q))
             return ChunkPlan(G, M, -(-G // gc), gc, 1, M, strided)
-        mc = _chunk(M, cap)  # one group per chunk, mc of its members
+        if on_groups:  # one group on each device per chunk, mc of their members
+            mc = _chunk(M, max(1, cap // s))
+            return ChunkPlan(G, M, G // s, s, -(-M // mc), mc, strided)
+        q = s if M % s == 0 else 1  # members a chunk must hold a multiple of
+        mc = q * _chunk(M // q, max(1, cap // q))  # one group per chunk, mc of its members
         return ChunkPlan(G, M, G, 1, -(-M // mc), mc, strided)
 
     @property

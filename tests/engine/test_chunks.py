@@ -65,6 +65,8 @@ def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     assert _step.chunk_cap(1_000) == _step.CHUNK_MEMBERS
     assert _step.chunk_cap(1 << 20) == _step.CHUNK_BYTES >> 20
     assert _step.compiler_options()["xla_backend_optimization_level"] == 1
+    monkeypatch.setattr(_step.jax, "device_count", lambda: 2)  # small chunks pay on several CPU devices
+    assert _step.chunk_cap(1_000) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
     monkeypatch.setattr(_step.jax, "default_backend", lambda: "gpu")
     assert _step.chunk_cap(1_000) == CHUNK_RESERVE // 1_000 > 100 * _step.CHUNK_MEMBERS
     assert _step.compiler_options() == {}
