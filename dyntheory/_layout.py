@@ -125,12 +125,12 @@ class ChunkPlan(NamedTuple):
 
     Inside a compiled step the population is regrouped as ``(ng, nm, gc, mc, ...)`` and a
     ``lax.map`` runs over the ``ng x nm`` chunks, so the activations of one chunk stay in cache
-    instead of streaming the whole population's through memory once per operation. Chunks are
-    contiguous blocks of groups and of members (a reshape, no copy, of the group states); with
-    ``strided`` (the default when there are several devices) chunk ``(i, k)`` holds groups
-    ``i, i + ng, ...`` and members ``k, k + nm, ...`` instead, so a population sharded in blocks over
-    the devices keeps every device busy within each chunk. Short axes are padded by repeating
-    their last entry; the padding is dropped by ``merge``.
+    instead of streaming the whole population's through memory once per operation. On one device
+    chunks are contiguous blocks of groups and of members. A population sharded in ``sg`` blocks
+    of groups (or ``sm`` of members) over the devices is chunked within each device's block: chunk
+    ``i`` takes the ``i``-th ``gc / sg`` groups of every block, so every device is busy in every
+    chunk, and the regrouping is a reshape of each device's own block, not a copy of the
+    population. Short axes are padded by repeating their last entry; ``merge`` drops the padding.
     """
 
     G: int
@@ -139,7 +139,8 @@ class ChunkPlan(NamedTuple):
     gc: int
     nm: int
     mc: int
-    strided: bool = False
+    sg: int = 1
+    sm: int = 1
 
     @staticmethod
     def make(G: int, M: int, cap: int, strided: bool | None = None, shards: int | None = None) -> ChunkPlan:
@@ -148,74 +149,74 @@ class ChunkPlan(NamedTuple):
         The chunk size divides the axis it cuts when a divisor at least half the largest allowed
         size exists (padding copies the group states); otherwise the last chunk is padded.
 
-        With ``strided``, the population is taken to be sharded over ``shards`` devices (all of
-        them by default) as ``Parts.place`` shards it: along groups when they divide evenly, else
-        along members. A chunk then holds a multiple of ``shards`` along that axis, so every device
-        keeps its own share of every chunk. A chunk of 25 groups over 2 devices made XLA gather the
-        whole population onto each device, which then both computed all of it (W3 at 1,000 members
-        on 2 devices: 3.3 us per member-step, against 2.1 on one device and 1.6 at 10,000).
+        With ``strided`` (the default when there are several devices), the population is taken to
+        be sharded over ``shards`` devices (all of them by default) as ``Parts.place`` shards it:
+        along groups when they divide evenly, else along members. A chunk then holds a multiple of
+        ``shards`` along that axis, an equal share from each device. A chunk of 25 groups over 2
+        devices made XLA gather the whole population onto each device, which then both computed
+        all of it (W3 at 1,000 members on 2 devices: 3.3 us per member-step, against 2.1 on one
+        device and 1.6 at 10,000).
         """
         cap = max(1, int(cap))
         strided = jax.device_count() > 1 if strided is None else strided
         s = (jax.device_count() if shards is None else max(1, int(shards))) if strided else 1
         if G * M <= cap:
-            return ChunkPlan(G, M, 1, G, 1, M, strided)
+            return ChunkPlan(G, M, 1, G, 1, M)
         on_groups = G % s == 0
         q = s if on_groups else 1  # groups a chunk must hold a multiple of
+        r = s if not on_groups and M % s == 0 else 1  # members a chunk must hold a multiple of
         if M * q <= cap:  # gc whole groups per chunk
             gc = q * _chunk(G // q, cap // (M * q))
-            return ChunkPlan(G, M, -(-G // gc), gc, 1, M, strided)
+            return ChunkPlan(G, M, -(-G // gc), gc, 1, M, q, r)
         if on_groups:  # one group on each device per chunk, mc of their members
             mc = _chunk(M, max(1, cap // s))
-            return ChunkPlan(G, M, G // s, s, -(-M // mc), mc, strided)
-        q = s if M % s == 0 else 1  # members a chunk must hold a multiple of
-        mc = q * _chunk(M // q, max(1, cap // q))  # one group per chunk, mc of its members
-        return ChunkPlan(G, M, G, 1, -(-M // mc), mc, strided)
+            return ChunkPlan(G, M, G // s, s, -(-M // mc), mc, s, 1)
+        mc = r * _chunk(M // r, max(1, cap // r))  # one group per chunk, mc of its members
+        return ChunkPlan(G, M, G, 1, -(-M // mc), mc, 1, r)
 
     @property
     def trivial(self) -> bool:
         return self.ng == 1 and self.nm == 1
 
-    @property
-    def _order(self) -> tuple[int, int, int, int]:
-        """Where (ng, nm, gc, mc) sit in the reshaped (G, M) axes."""
-        return (1, 3, 0, 2) if self.strided else (0, 2, 1, 3)
-
     def split(self, tree: Any) -> Any:
         """(G, M, ...) leaves -> (ng, nm, gc, mc, ...)."""
-        g = (self.gc, self.ng) if self.strided else (self.ng, self.gc)
-        m = (self.mc, self.nm) if self.strided else (self.nm, self.mc)
+        sg, sm = self.sg, self.sm
 
         def one(x):
             x = _pad_edge(_pad_edge(x, 0, self.ng * self.gc), 1, self.nm * self.mc)
-            x = x.reshape(g + m + x.shape[2:])
-            return x.transpose(self._order + tuple(range(4, x.ndim)))
+            rest = x.shape[2:]
+            x = x.reshape((sg, self.ng, self.gc // sg, sm, self.nm, self.mc // sm) + rest)
+            x = x.transpose((1, 4, 0, 2, 3, 5) + tuple(range(6, x.ndim)))
+            return x.reshape((self.ng, self.nm, self.gc, self.mc) + rest)
         return tree if self.trivial else jax.tree.map(one, tree)
 
     def merge(self, tree: Any) -> Any:
         """Inverse of ``split``."""
-        back = tuple(self._order.index(i) for i in range(4))
+        sg, sm = self.sg, self.sm
 
         def one(x):
-            x = x.transpose(back + tuple(range(4, x.ndim)))
-            x = x.reshape((self.gc * self.ng, self.mc * self.nm) + x.shape[4:])
+            rest = x.shape[4:]
+            x = x.reshape((self.ng, self.nm, sg, self.gc // sg, sm, self.mc // sm) + rest)
+            x = x.transpose((2, 0, 3, 4, 1, 5) + tuple(range(6, x.ndim)))
+            x = x.reshape((self.gc * self.ng, self.mc * self.nm) + rest)
             return x[:self.G, :self.M]
         return tree if self.trivial else jax.tree.map(one, tree)
 
     def split_groups(self, tree: Any) -> Any:
-        """(G, ...) leaves -> (ng, gc, ...): a reshape unless ``strided`` or padded."""
+        """(G, ...) leaves -> (ng, gc, ...)."""
         def one(x):
             x = _pad_edge(x, 0, self.ng * self.gc)
-            if not self.strided:
-                return x.reshape((self.ng, self.gc) + x.shape[1:])
-            return jnp.swapaxes(x.reshape((self.gc, self.ng) + x.shape[1:]), 0, 1)
+            rest = x.shape[1:]
+            x = x.reshape((self.sg, self.ng, self.gc // self.sg) + rest)
+            return jnp.swapaxes(x, 0, 1).reshape((self.ng, self.gc) + rest)
         return tree if self.trivial else jax.tree.map(one, tree)
 
     def merge_groups(self, tree: Any) -> Any:
         """Inverse of ``split_groups``."""
         def one(x):
-            x = jnp.swapaxes(x, 0, 1) if self.strided else x
-            return x.reshape((self.ng * self.gc,) + x.shape[2:])[:self.G]
+            rest = x.shape[2:]
+            x = jnp.swapaxes(x.reshape((self.ng, self.sg, self.gc // self.sg) + rest), 0, 1)
+            return x.reshape((self.ng * self.gc,) + rest)[:self.G]
         return tree if self.trivial else jax.tree.map(one, tree)
 
     def map(self, group_fn, member_fn, gs: Any, members: Any, *rest: Any) -> Any:

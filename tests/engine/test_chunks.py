@@ -10,17 +10,29 @@ from dyntheory._layout import ChunkPlan
 from tests.engine._helpers import small_sweep
 
 
-@pytest.mark.parametrize("G, M, cap", [(4, 6, 4), (4, 2, 4), (3, 5, 2), (1, 7, 3), (5, 3, 100)])
-@pytest.mark.parametrize("strided", [False, True])
-def test_chunk_plan_split_merge_round_trip(G, M, cap, strided):
-    plan = ChunkPlan.make(G, M, cap, strided=strided)
-    assert plan.gc * plan.mc <= max(cap, 1) or plan.trivial
+@pytest.mark.parametrize("G, M, cap", [(4, 6, 4), (4, 2, 4), (3, 5, 2), (1, 7, 3), (5, 3, 100), (6, 4, 8),
+                                       (5, 6, 4), (12, 10, 50), (7, 9, 5)])
+@pytest.mark.parametrize("shards", [1, 2, 3])  # devices the population is sharded over
+def test_chunk_plan_split_merge_round_trip(G, M, cap, shards):
+    plan = ChunkPlan.make(G, M, cap, strided=shards > 1, shards=shards)
+    assert plan.gc * plan.mc <= max(cap, shards) or plan.trivial
     assert plan.ng * plan.gc >= G and plan.nm * plan.mc >= M
+    if not plan.trivial:  # every chunk holds an equal share of each device's block
+        assert plan.gc % plan.sg == 0 and plan.mc % plan.sm == 0
+        assert (plan.sg, plan.sm) == ((shards, 1) if G % shards == 0 else (1, shards) if M % shards == 0 else (1, 1))
     x = np.arange(G * M * 2, dtype=np.float32).reshape(G, M, 2)
     parts = plan.split(x)
     if not plan.trivial:
         assert parts.shape[:4] == (plan.ng, plan.nm, plan.gc, plan.mc)
+        # each chunk is made of one equal run of every device's block (or is one contiguous run)
+        block = G // plan.sg if plan.sg > 1 else None
+        if block is not None and plan.ng * plan.gc == G:
+            rows = np.asarray(parts)[:, 0, :, 0, 0] // (M * 2)  # group index of each chunk entry
+            for chunk in rows:
+                assert sorted(set(chunk // block)) == list(range(plan.sg))
     np.testing.assert_array_equal(np.asarray(plan.merge(parts)), x)
+    groups = np.arange(G * 3).reshape(G, 3)
+    np.testing.assert_array_equal(np.asarray(plan.merge_groups(plan.split_groups(groups))), groups)
 
 
 def _run(monkeypatch, chunk, **kw):

@@ -266,7 +266,7 @@ def test_chunks_of_a_sharded_population_stay_sharded(sweep, cap):
 
     G, M = sweep["seeds"], math.prod(len(v) for v in sweep.get("axes", {"lr": [0] * 3, "i": [0] * 2}).values())
     plan = ChunkPlan.make(G, M, cap, strided=True, shards=2)
-    assert not plan.trivial and (plan.gc % 2 == 0 if G % 2 == 0 else plan.mc % 2 == 0)
+    assert not plan.trivial and ((plan.sg, plan.gc % 2) == (2, 0) if G % 2 == 0 else (plan.sm, plan.mc % 2) == (2, 0))
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     code = CHUNKED_SHARDED.format(root=os.getcwd())
     out = subprocess.run([sys.executable, "-c", code, str(cap), json.dumps(sweep)], env=env,
