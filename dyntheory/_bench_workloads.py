@@ -95,12 +95,12 @@ def workloads() -> dict[str, Workload]:
     # forward 2*B*sum(fan_in*fan_out), the same again for weight gradients, and the input
     # gradients of every layer but the first (whose input is data) -- or of all of them for W2,
     # whose input is a trained embedding.
-    b1, w1 = 64, 16 * 32 + 32 * 1
-    w1_flops = 2 * b1 * (2 * w1 + 32 * 1)
-    n2 = round(0.3 * 97 * 97)
-    w2_flops = 3 * 2 * n2 * (2 * 32 * 128 + 128 * 97)
-    w3_flops = 2 * 64 * (2 * (8 * 8 + 8 * 8) + 8 * 8)
-    fwd1, fwd2, fwd3 = 2 * w1, 2 * (2 * 32 * 128 + 128 * 97), 2 * (8 * 8 + 8 * 8)
+    # w1, w2, w3: sum of fan_in * fan_out, so one input's forward pass is 2 * w FLOPs.
+    w1, w2, w3 = 16 * 32 + 32 * 1, 2 * 32 * 128 + 128 * 97, 8 * 8 + 8 * 8
+    fwd1, fwd2, fwd3 = 2 * w1, 2 * w2, 2 * w3
+    w1_flops = 2 * 64 * (2 * w1 + 32 * 1)
+    w2_flops = 3 * 2 * round(0.3 * 97 * 97) * w2
+    w3_flops = 2 * 64 * (2 * w3 + 8 * 8)
     return {
         "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
                        dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops, fwd1),

@@ -143,23 +143,21 @@ class ChunkPlan(NamedTuple):
     sm: int = 1
 
     @staticmethod
-    def make(G: int, M: int, cap: int, strided: bool | None = None, shards: int | None = None) -> ChunkPlan:
+    def make(G: int, M: int, cap: int, shards: int | None = None) -> ChunkPlan:
         """Chunks of at most ``cap`` members: whole groups when a group fits, else parts of one.
 
         The chunk size divides the axis it cuts when a divisor at least half the largest allowed
         size exists (padding copies the group states); otherwise the last chunk is padded.
 
-        With ``strided`` (the default when there are several devices), the population is taken to
-        be sharded over ``shards`` devices (all of them by default) as ``Parts.place`` shards it:
-        along groups when they divide evenly, else along members. A chunk then holds a multiple of
-        ``shards`` along that axis, an equal share from each device. A chunk of 25 groups over 2
-        devices made XLA gather the whole population onto each device, which then both computed
-        all of it (W3 at 1,000 members on 2 devices: 3.3 us per member-step, against 2.1 on one
-        device and 1.6 at 10,000).
+        The population is taken to be sharded over ``shards`` devices (all of them by default) as
+        ``Parts.place`` shards it: along groups when they divide evenly, else along members. A
+        chunk then holds a multiple of ``shards`` along that axis, an equal share from each
+        device. A chunk of 25 groups over 2 devices made XLA gather the whole population onto each
+        device, which then both computed all of it (W3 at 1,000 members on 2 devices: 3.3 us per
+        member-step, against 2.1 on one device and 1.6 at 10,000).
         """
         cap = max(1, int(cap))
-        strided = jax.device_count() > 1 if strided is None else strided
-        s = (jax.device_count() if shards is None else max(1, int(shards))) if strided else 1
+        s = jax.device_count() if shards is None else max(1, int(shards))
         if G * M <= cap:
             return ChunkPlan(G, M, 1, G, 1, M)
         on_groups = G % s == 0

@@ -223,14 +223,11 @@ def device_memory() -> int | None:
     JAX's GPU preallocation a device's limit is its pool, so free is what the pool has left."""
     free = []
     for d in jax.local_devices():
-        try:
-            stats = d.memory_stats()
-        except (NotImplementedError, RuntimeError):  # a backend that keeps none
-            stats = None
+        stats = d.memory_stats()  # None where the backend keeps none (CPU)
         if not stats or "bytes_limit" not in stats:
             return None
         free.append(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
-    return len(jax.devices()) * max(min(free), 0) if free else None
+    return len(jax.devices()) * max(min(free), 0)
 
 
 def memory_budget(devices: bool = False) -> int:

@@ -14,7 +14,7 @@ from tests.engine._helpers import small_sweep
                                        (5, 6, 4), (12, 10, 50), (7, 9, 5)])
 @pytest.mark.parametrize("shards", [1, 2, 3])  # devices the population is sharded over
 def test_chunk_plan_split_merge_round_trip(G, M, cap, shards):
-    plan = ChunkPlan.make(G, M, cap, strided=shards > 1, shards=shards)
+    plan = ChunkPlan.make(G, M, cap, shards=shards)
     assert plan.gc * plan.mc <= max(cap, shards) or plan.trivial
     assert plan.ng * plan.gc >= G and plan.nm * plan.mc >= M
     if not plan.trivial:  # every chunk holds an equal share of each device's block

@@ -264,8 +264,9 @@ def test_chunks_of_a_sharded_population_stay_sharded(sweep, cap):
     2 devices ran 3.3 us per member-step against 1.6 at 10,000) and the numbers are one device's."""
     from dyntheory._layout import ChunkPlan
 
-    G, M = sweep["seeds"], math.prod(len(v) for v in sweep.get("axes", {"lr": [0] * 3, "i": [0] * 2}).values())
-    plan = ChunkPlan.make(G, M, cap, strided=True, shards=2)
+    layout = Layout(small_sweep(**sweep))
+    G, M = layout.G, layout.M
+    plan = ChunkPlan.make(G, M, cap, shards=2)
     assert not plan.trivial and ((plan.sg, plan.gc % 2) == (2, 0) if G % 2 == 0 else (plan.sm, plan.mc % 2) == (2, 0))
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     code = CHUNKED_SHARDED.format(root=os.getcwd())
