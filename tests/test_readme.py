@@ -46,6 +46,7 @@ def test_multi_host_block_runs_and_both_hosts_agree():
     out = subprocess.run(["bash", "-c", HOSTS[0]], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     # Gloo prints its own connection lines to stdout, and the two processes' lines can interleave
-    # ("[Gloo] Rank [Gloo] Rank 1 ...", then "0 is connected ..."): take only the block's own lines.
-    lines = sorted(m.groups() for m in re.finditer(r"^([01]) (4) (\[[^\]]*\])$", out.stdout, flags=re.M))
+    # ("[Gloo] Rank [Gloo] Rank 1 ...", then "0 is connected ..."): take only the block's own lines,
+    # each one os.write (print's text and newline, two writes, once interleaved as "1 4 [...]0 4 [...]").
+    lines = sorted(m.groups() for m in re.finditer(r"([01]) (4) (\[[^\]]*\])$", out.stdout, flags=re.M))
     assert [p for p, _, _ in lines] == ["0", "1"] and lines[0][1:] == lines[1][1:], out.stdout
