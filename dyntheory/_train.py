@@ -205,26 +205,22 @@ def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, i
     ``inputs`` (``population_inputs``; computed here if not given)."""
     hps, gargs, init_keys = inputs or population_inputs(sweep, root, task, layout, hps)
     ids = range(parts.n) if ids is None else ids
-    # Several devices in one process: setup and init run on one device and are sharded after.
-    # Sharded, they ran jaxlib's batched LAPACK kernels (a teacher's SVD, a balanced init's QR) on
-    # every device at once, and each kernel held one of XLA:CPU's intra-op threads while waiting
-    # for sub-tasks queued behind the others: a deadlock (seen with gdb on two CPU devices). They
-    # run once per run, so one device costs little.
+    # Several devices in one process: setup and init run on one device, a device's block at a
+    # time, and each block moves to its device (``Parts.build``). Sharded, they ran jaxlib's
+    # batched LAPACK kernels (a teacher's SVD, a balanced init's QR) on every device at once, and
+    # each kernel held one of XLA:CPU's intra-op threads while waiting for sub-tasks queued behind
+    # the others: a deadlock (seen with gdb on two CPU devices). They run once per run, so one
+    # device costs little.
     later = parts.mesh is not None and not multi()
-
-    def split(tree, group_level=False):
-        return parts.split(tree, group_level=group_level, ids=ids, place=not later)
-
-    def placed(trees, group_level=False):
-        return [parts.place(t, group_level) for t in trees] if later else trees
-
-    hps_in = split(hps)
-    hp_parts = placed(hps_in)
+    hps_in = parts.split(hps, ids=ids, place=not later)
+    hp_parts = [parts.place(h) for h in hps_in] if later else hps_in
     if parts.axis == 1:
-        gs_parts = [parts.place(fns["setup"](*gargs), group_level=True)] * len(ids)
+        gs_parts = [parts.build(fns["setup"], gargs, group_level=True)] * len(ids)
     else:
-        gs_parts = placed([fns["setup"](*g) for g in split(gargs, group_level=True)], group_level=True)
-    m_parts = placed([fns["init"](k, h) for k, h in zip(split(init_keys), hps_in)])
+        gs_parts = [parts.build(fns["setup"], g, group_level=True) if later else fns["setup"](*g)
+                    for g in parts.split(gargs, group_level=True, ids=ids, place=not later)]
+    m_parts = [parts.build(fns["init"], (k, h)) if later else fns["init"](k, h)
+               for k, h in zip(parts.split(init_keys, ids=ids, place=not later), hps_in)]
     return gs_parts, m_parts, hp_parts
 
 

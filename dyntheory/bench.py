@@ -251,8 +251,8 @@ def main(argv=None) -> int:
                         help="only the per-member cost flatness lines (the sizes timed in turn)")
     parser.add_argument("--cpu-devices", type=int, default=None,
                         help="split the CPU into this many jax devices (one per core), over which the "
-                             "engine shards its populations (see the README: its timings were erratic, "
-                             "and batched LAPACK kernels can deadlock on several CPU devices)")
+                             "engine shards its populations (see the README: opt-in, because batched "
+                             "LAPACK kernels can deadlock on several CPU devices)")
     args = parser.parse_args(argv)
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:

@@ -208,13 +208,27 @@ SHARDED = textwrap.dedent("""
     from dyntheory._layout import Layout
     sweep = small_sweep(**{sweep!r})
     # setup and init run on one device (batched LAPACK kernels deadlock when every device runs
-    # them at once) and come back sharded over all four
+    # them at once), one device's block of groups at a time, so the unsharded population is never
+    # held whole next to its shards, and come back sharded over all four
     layout = Layout(sweep)
     fns = _train.compiled(sweep, sweep.task, sweep.model)
     parts = _train.make_parts(sweep, layout, fns, None)
-    for tree in _train.initial_parts(sweep, jax.random.key(0), sweep.task, layout, fns, parts):
+    calls = []
+
+    def watched(name):
+        def fn(*args):
+            lead = jax.tree.leaves(args)[0]
+            if not isinstance(lead, jax.core.Tracer):
+                calls.append((name, lead.shape[0], sorted(d.id for d in lead.devices())))
+            return fns[name](*args)
+        return fn
+
+    seen = dict(fns, setup=watched("setup"), init=watched("init"))
+    for tree in _train.initial_parts(sweep, jax.random.key(0), sweep.task, layout, seen, parts):
         for leaf in jax.tree.leaves(tree):
             assert len(leaf.sharding.device_set) == 4, leaf.sharding
+    assert layout.G % 4 == 0, layout.G
+    assert sorted(calls) == sorted((n, layout.G // 4, [0]) for n in ("setup", "init") for _ in range(4)), calls
     run = dt.train(sweep, key=2)
     print(json.dumps(run.metrics.train_loss.values.tolist()))
 """)
