@@ -1,6 +1,7 @@
 """Cache-sized member chunks inside the compiled step change no numbers beyond rounding."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -78,9 +79,32 @@ def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     assert _step.chunk_cap(1 << 20) == _step.CHUNK_BYTES >> 20
     assert _step.compiler_options()["xla_backend_optimization_level"] == 1
     monkeypatch.setattr(_step.jax, "device_count", lambda: 2)  # small chunks pay on several CPU devices
+    monkeypatch.setattr(_step.jax, "local_device_count", lambda: 2)
     assert _step.chunk_cap(1_000) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
+    monkeypatch.setattr(_step, "l2_bytes", lambda: 4 << 20)  # and their products' outputs fit in L2
+    assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == 32
+    assert _step.chunk_cap(1_000, largest_dot_bytes=8 << 10) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
+    assert _step.chunk_cap(1_000, chunk_members=100, largest_dot_bytes=128 << 10) == 100  # the user's size
+    monkeypatch.setattr(_step.jax, "device_count", lambda: 1)
+    monkeypatch.setattr(_step.jax, "local_device_count", lambda: 1)
+    assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == _step.CHUNK_MEMBERS  # one device: no L2 bound
+    monkeypatch.setattr(_step.jax, "device_count", lambda: 2)
+    monkeypatch.setattr(_step.jax, "local_device_count", lambda: 2)
     monkeypatch.setattr(_step.jax, "default_backend", lambda: "gpu")
     assert _step.chunk_cap(1_000) == CHUNK_RESERVE // 1_000 > 100 * _step.CHUNK_MEMBERS
+    assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == CHUNK_RESERVE // 1_000  # no L2 bound off the CPU
     assert _step.compiler_options() == {}
     monkeypatch.setenv("DYNTHEORY_CHUNK_MEMBERS", "64")  # the user's setting holds everywhere
     assert _step.chunk_cap(1_000) == 64
+
+
+@pytest.mark.parametrize("fn, want", [
+    (lambda x: jnp.tanh(x @ jnp.ones((16, 32))).sum(), 1024 * 32 * 4),
+    (lambda x: (x[:, :, None] * jnp.ones((16, 8))).sum(1).sum(), 0),  # multiply-and-sum: no dot
+    (lambda x: jax.lax.fori_loop(0, 3, lambda i, y: y @ jnp.ones((16, 16)), x).sum(), 1024 * 16 * 4),
+])
+def test_largest_dot_output_is_counted_inside_loops_too(fn, want):
+    from dyntheory._step import jaxpr_bytes
+
+    jaxpr = jax.make_jaxpr(fn)(jnp.ones((1024, 16))).jaxpr
+    assert jaxpr_bytes(jaxpr, largest_dot=True) == want
