@@ -230,7 +230,8 @@ SHARDED = textwrap.dedent("""
     assert layout.G % 4 == 0, layout.G
     assert sorted(calls) == sorted((n, layout.G // 4, [0]) for n in ("setup", "init") for _ in range(4)), calls
     run = dt.train(sweep, key=2)
-    print(json.dumps(run.metrics.train_loss.values.tolist()))
+    waves = dt.train(sweep, key=2, max_members=4, max_resident=4)  # 4 parts of a group, in 4 waves
+    print(json.dumps([run.metrics.train_loss.values.tolist(), waves.metrics.train_loss.values.tolist()]))
 """)
 
 
@@ -239,9 +240,10 @@ def test_sharded_over_four_devices_equals_one_device():
     code = SHARDED.format(root=os.getcwd(), sweep=SWEEP)
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    sharded = np.asarray(json.loads(out.stdout.strip().splitlines()[-1]))
+    sharded, waves = (np.asarray(x) for x in json.loads(out.stdout.strip().splitlines()[-1]))
     single = dt.train(small_sweep(**SWEEP), key=2).metrics.train_loss.values
     np.testing.assert_allclose(sharded, single, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(waves, single, rtol=1e-12, atol=0)
 
 
 CHUNKED_SHARDED = textwrap.dedent("""
