@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import glob
 import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -111,12 +112,17 @@ def chunk_cap(per_member_bytes: int, chunk_members: int | None = None, chunk_byt
 
 
 @functools.cache
-def l2_bytes() -> int | None:
+def l2_bytes(caches: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
     """This host's L2 cache over the cores this process may run on (None where sysfs does not say)."""
-    base = "/sys/devices/system/cpu/cpu0/cache/index2/"
-    try:
-        size, shared = (open(base + name).read().strip() for name in ("size", "shared_cpu_list"))
-    except OSError:
+    for index in sorted(glob.glob(os.path.join(caches, "index*"))):
+        try:
+            level, kind, size, shared = (open(os.path.join(index, name)).read().strip()
+                                         for name in ("level", "type", "size", "shared_cpu_list"))
+        except OSError:
+            continue
+        if level == "2" and kind in ("Unified", "Data"):
+            break
+    else:
         return None
     per_cache = int(size.rstrip("KMG")) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
     sharing = sum(int(b or a) - int(a) + 1 for a, _, b in (r.partition("-") for r in shared.split(",")))

@@ -108,3 +108,22 @@ def test_largest_dot_output_is_counted_inside_loops_too(fn, want):
 
     jaxpr = jax.make_jaxpr(fn)(jnp.ones((1024, 16))).jaxpr
     assert jaxpr_bytes(jaxpr, largest_dot=True) == want
+
+
+@pytest.mark.parametrize("l2, shared, want_per_core", [("2048K", "0", 2 << 20), ("4M", "0-3", 1 << 20),
+                                                       ("1024K", "0,2", 512 << 10)])
+def test_l2_size_is_read_from_sysfs(tmp_path, l2, shared, want_per_core):
+    import os
+
+    from dyntheory._step import l2_bytes
+
+    for i, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "64K"),
+                                             ("2", "Unified", l2), ("3", "Unified", "480M")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        for name, value in (("level", level), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
+            (d / name).write_text(value + "\n")
+    cores = len(os.sched_getaffinity(0))
+    sharing = {"0": 1, "0-3": 4, "0,2": 2}[shared]
+    assert l2_bytes(str(tmp_path)) == want_per_core * sharing * max(1, cores // sharing)
+    assert l2_bytes(str(tmp_path / "none")) is None
