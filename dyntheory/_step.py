@@ -95,8 +95,9 @@ def chunk_cap(per_member_bytes: int, chunk_members: int | None = None, chunk_byt
               largest_dot_bytes: int = 0) -> int:
     """Members per chunk: ``DYNTHEORY_CHUNK_MEMBERS`` / ``DYNTHEORY_CHUNK_BYTES`` override the defaults.
 
-    On several CPU devices a chunk's largest matrix product output (``largest_dot_bytes`` a
-    member) also fits in the cores' L2 caches (see ``CHUNK_MEMBERS_PER_CPU_DEVICE``).
+    With one CPU device per core (or more devices than cores) a chunk's largest matrix product
+    output (``largest_dot_bytes`` a member) also fits in the cores' L2 caches (see
+    ``CHUNK_MEMBERS_PER_CPU_DEVICE``); with several cores a device, as on one device, it does not.
     """
     cpu, n_dev = jax.default_backend() == "cpu", jax.device_count()
     default = (CHUNK_MEMBERS if n_dev == 1 else CHUNK_MEMBERS_PER_CPU_DEVICE * n_dev) if cpu else 2 ** 31 - 1
@@ -105,7 +106,8 @@ def chunk_cap(per_member_bytes: int, chunk_members: int | None = None, chunk_byt
     chosen = bool(members or nbytes)  # the user's sizes replace the defaults, the L2 bound too
     cap = min(members or default, (nbytes or (CHUNK_BYTES if cpu else ACCELERATOR_CHUNK_BYTES))
               // max(per_member_bytes, 1))
-    l2 = l2_bytes() if cpu and n_dev > 1 and not chosen else None
+    one_core_each = cpu and n_dev > 1 and jax.local_device_count() >= usable_cores()  # as measured
+    l2 = l2_bytes() if one_core_each and not chosen else None
     if l2 and largest_dot_bytes:  # every device's share of a chunk in its cores' share of the L2
         cap = min(cap, l2 * n_dev // jax.local_device_count() // largest_dot_bytes)
     return max(1, cap)
@@ -126,8 +128,12 @@ def l2_bytes(caches: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
         return None
     per_cache = int(size.rstrip("KMG")) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1], 1)
     sharing = sum(int(b or a) - int(a) + 1 for a, _, b in (r.partition("-") for r in shared.split(",")))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return per_cache * max(1, cores // sharing)
+    return per_cache * max(1, usable_cores() // sharing)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 # jax lowers the threefry hash on CPU as a rolled 5-trip while loop (to save compile time); every

@@ -82,7 +82,11 @@ def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     monkeypatch.setattr(_step.jax, "local_device_count", lambda: 2)
     assert _step.chunk_cap(1_000) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
     monkeypatch.setattr(_step, "l2_bytes", lambda: 4 << 20)  # and their products' outputs fit in L2
+    monkeypatch.setattr(_step, "usable_cores", lambda: 2)
     assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == 32
+    monkeypatch.setattr(_step, "usable_cores", lambda: 16)  # 8 cores a device: unmeasured, no bound
+    assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
+    monkeypatch.setattr(_step, "usable_cores", lambda: 2)
     assert _step.chunk_cap(1_000, largest_dot_bytes=8 << 10) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
     assert _step.chunk_cap(1_000, chunk_members=100, largest_dot_bytes=128 << 10) == 100  # the user's size
     monkeypatch.setattr(_step.jax, "device_count", lambda: 1)
@@ -113,9 +117,7 @@ def test_largest_dot_output_is_counted_inside_loops_too(fn, want):
 @pytest.mark.parametrize("l2, shared, want_per_core", [("2048K", "0", 2 << 20), ("4M", "0-3", 1 << 20),
                                                        ("1024K", "0,2", 512 << 10)])
 def test_l2_size_is_read_from_sysfs(tmp_path, l2, shared, want_per_core):
-    import os
-
-    from dyntheory._step import l2_bytes
+    from dyntheory._step import l2_bytes, usable_cores
 
     for i, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "64K"),
                                              ("2", "Unified", l2), ("3", "Unified", "480M")]):
@@ -123,7 +125,7 @@ def test_l2_size_is_read_from_sysfs(tmp_path, l2, shared, want_per_core):
         d.mkdir()
         for name, value in (("level", level), ("type", kind), ("size", size), ("shared_cpu_list", shared)):
             (d / name).write_text(value + "\n")
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     sharing = {"0": 1, "0-3": 4, "0,2": 2}[shared]
     assert l2_bytes(str(tmp_path)) == want_per_core * sharing * max(1, cores // sharing)
     assert l2_bytes(str(tmp_path / "none")) is None
