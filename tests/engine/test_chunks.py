@@ -70,14 +70,14 @@ def test_chunked_step_equals_one_chunk(monkeypatch, batch_size):
 def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     """Cache-sized chunks and the LLVM level were measured on a CPU; off it a chunk is bounded by
     its working memory alone (a GPU wants the most members per kernel) and no options are set."""
-    from dyntheory import _step
+    from dyntheory import _compile, _step
     from dyntheory._parts import CHUNK_RESERVE
 
     for name in ("DYNTHEORY_CHUNK_MEMBERS", "DYNTHEORY_CHUNK_BYTES"):
         monkeypatch.delenv(name, raising=False)
     assert _step.chunk_cap(1_000) == _step.CHUNK_MEMBERS
     assert _step.chunk_cap(1 << 20) == _step.CHUNK_BYTES >> 20
-    assert _step.compiler_options()["xla_backend_optimization_level"] == 1
+    assert _compile.compiler_options()["xla_backend_optimization_level"] == 1
     monkeypatch.setattr(_step.jax, "device_count", lambda: 2)  # small chunks pay on several CPU devices
     monkeypatch.setattr(_step.jax, "local_device_count", lambda: 2)
     assert _step.chunk_cap(1_000) == 2 * _step.CHUNK_MEMBERS_PER_CPU_DEVICE
@@ -97,7 +97,7 @@ def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     monkeypatch.setattr(_step.jax, "default_backend", lambda: "gpu")
     assert _step.chunk_cap(1_000) == CHUNK_RESERVE // 1_000 > 100 * _step.CHUNK_MEMBERS
     assert _step.chunk_cap(1_000, largest_dot_bytes=128 << 10) == CHUNK_RESERVE // 1_000  # no L2 bound off the CPU
-    assert _step.compiler_options() == {}
+    assert _compile.compiler_options() == {}
     monkeypatch.setenv("DYNTHEORY_CHUNK_MEMBERS", "64")  # the user's setting holds everywhere
     assert _step.chunk_cap(1_000) == 64
 
