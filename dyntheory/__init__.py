@@ -17,6 +17,7 @@ from dyntheory._curvature import NTKTopEig as NTKTopEig
 from dyntheory._curvature import Sharpness as Sharpness
 from dyntheory._curvature import hvp as hvp
 from dyntheory._curvature import ntk_top_eigenvalue as ntk_top_eigenvalue
+from dyntheory._curvature import psd_top_eigenvalue as psd_top_eigenvalue
 from dyntheory._curvature import top_hessian_eigenvalue as top_hessian_eigenvalue
 from dyntheory._fits import PowerLawFit as PowerLawFit
 from dyntheory._fits import ScalingLawFit as ScalingLawFit

@@ -65,6 +65,34 @@ def measure_peak(seconds: float = 1.0) -> tuple[float, float]:
     return flops / 1e9, bw / 1e9
 
 
+def measure_tanh(seconds: float = 1.0) -> float:
+    """float32 tanh evaluations per second, in G/s: the best of cache-sized arrays, on the first
+    device and, with several, sharded over them all (the fastest form measured here, 2026-12-04:
+    ``tanh(x)`` written out, 0.23-0.30 ns an element on 2 cores; with a sum fused in, 0.35-0.5)."""
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    tanh = jax.jit(jnp.tanh)
+    places = [None]
+    if jax.device_count() > 1:
+        places.append(NamedSharding(Mesh(np.array(jax.devices()), ("d",)), PartitionSpec("d")))
+    best = 0.0
+    for n in (1 << 18, 1 << 20, 1 << 22):
+        x = jnp.linspace(-3.0, 3.0, n, dtype=jnp.float32)
+        for place in places:
+            xp = x if place is None else jax.device_put(x, place)
+            best = max(best, n / _best(lambda xp=xp: tanh(xp).block_until_ready(), seconds / 6))
+    return best / 1e9
+
+
+def ceiling(w: Workload, peak_gflops: float, tanh_gps: float) -> float:
+    """Model-steps per second that no engine on XLA:CPU can pass on workload ``w``: a member-step's
+    matmul FLOPs at the measured peak, then its tanh at the measured rate. XLA:CPU runs a dot and
+    the loop fusion holding a tanh as separate kernels, one after the other, on the same vector
+    units, so their times add. Everything else a step does (biases, the tanh's derivative, the
+    loss, the update, sampling the data) comes on top, so the true ceiling is lower still."""
+    return 1.0 / (w.flops / (peak_gflops * 1e9) + w.tanh / (tanh_gps * 1e9))
+
+
 # ---- the workloads ----------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Workload:
@@ -77,6 +105,7 @@ class Workload:
     init_scale: float
     flops: float  # matmul FLOPs of one member-step
     forward_flops: float  # matmul FLOPs of one member's forward pass on one input
+    tanh: int = 0  # tanh evaluations of one member-step (its batch's hidden units)
 
     def record_flops(self, n_test: int) -> float:
         """Matmul FLOPs of one member's record: a step's gradient on the train batch (as
@@ -103,7 +132,8 @@ def workloads() -> dict[str, Workload]:
     w3_flops = 2 * 64 * (2 * w3 + 8 * 8)
     return {
         "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
-                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops, fwd1),
+                       dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops, fwd1,
+                       tanh=64 * 32),
         "W2": Workload("W2", dt.tasks.ModularArithmetic(p=97, train_frac=0.3),
                        dt.models.EmbedMLP(embed_dim=32, widths=(128,)), "adamw", 1e-3, None, 1.0, w2_flops, fwd2),
         "W3": Workload("W3", dt.tasks.TeacherStudent(d_in=8, d_out=8, n_train=64, whiten=True,

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dyntheory._hosts import agree, barrier, common, is_writer, multi
+from dyntheory._lapack import refuse_lapack, several_cpu_devices
 from dyntheory._layout import Layout
 from dyntheory._optim import OptSpec
 from dyntheory._hparams import HPARAMS, HParams
@@ -168,7 +169,15 @@ def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
 def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[Layout, dict, Parts]:
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
+    check_lapack("train", sweep, task, model)
     return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
+
+
+def check_lapack(where: str, sweep: Sweep, task, model) -> None:
+    """On several CPU devices, refuse (before any compute) a step or metric that calls LAPACK."""
+    if several_cpu_devices():
+        dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+        refuse_lapack(where, sweep.metrics, task, dtype, lambda metrics: compiled(sweep, task, model, metrics))
 
 
 def population(sweep: Sweep, task, model) -> Population:
@@ -182,11 +191,12 @@ def _compiled(task, model, opt: OptSpec, batch_size, metrics) -> dict:
     return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics).build()
 
 
-def compiled(sweep: Sweep, task, model) -> dict:
+def compiled(sweep: Sweep, task, model, metrics: tuple | None = None) -> dict:
+    """The population functions of ``sweep`` (with ``metrics`` instead of its own, if given)."""
     # A constant schedule does not depend on the run length: share executables across lengths.
     steps = 0 if sweep.schedule == "constant" else sweep.steps
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
-    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics)
+    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics if metrics is None else metrics)
 
 
 def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:

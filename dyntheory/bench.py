@@ -3,7 +3,8 @@
 ``python -m dyntheory.bench`` prints one table. Every figure comes from the same process, so the
 ratios hold even on a shared, noisy machine (note the load average printed with it):
 
-- ``peak``: dense float32 matmul GFLOP/s and in-place streaming bandwidth (GB/s), measured now;
+- ``peak``: dense float32 matmul GFLOP/s, in-place streaming bandwidth (GB/s) and float32 tanh
+  evaluations per second (G/s), measured now;
 - W1: teacher-student, 2-layer tanh MLP 16-32-1, batch 64, SGD;
 - W2: modular addition p=97, embedding MLP, full batch, AdamW;
 - W3: two-layer deep linear network, d=8, small init (the Saxe setting), full batch;
@@ -22,7 +23,8 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
 - ``peak RSS``: the process's resident-memory high-water mark over that population's setup and
   steps (reset before each row).
 
-Below the table: per-member cost flatness (the sizes of 1,000 members and up timed again in turn,
+Below the table: W1's ceiling on this machine (its matmul FLOPs at the measured peak, then its
+tanh at the measured rate: what no XLA:CPU engine passes, before the rest of the step), per-member cost flatness (the sizes of 1,000 members and up timed again in turn,
 so that drift in the machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
 through ``dt.train`` with recorded trajectories, and the same population streamed in waves
 through a 1 GiB memory budget (``--streaming`` runs that line alone).
@@ -45,8 +47,8 @@ import optax
 
 import dyntheory as dt
 from dyntheory import _bench_torch, _train
-from dyntheory._bench_workloads import (MEMBERS_PER_STREAM, Engine, Workload, timed, measure_peak, reset_hwm,
-                                        time_engine, vm_hwm, workloads)
+from dyntheory._bench_workloads import (MEMBERS_PER_STREAM, Engine, Workload, ceiling, measure_peak, measure_tanh,
+                                        reset_hwm, time_engine, timed, vm_hwm, workloads)
 from dyntheory._layout import Layout
 from dyntheory.models._base import plain_products
 
@@ -202,6 +204,21 @@ def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...],
     return lines
 
 
+def ceiling_line(w: Workload, peak_gflops: float, tanh_gps: float, rate: float, n: int,
+                 torch_loop: float | None) -> tuple[str, float]:
+    """The line stating ``w``'s ceiling on this machine (``_bench_workloads.ceiling``) and the
+    engine's ``rate`` at ``n`` members against it; returns the line and the ceiling."""
+    top = ceiling(w, peak_gflops, tanh_gps)
+    matmul_us, tanh_us = 1e6 * w.flops / (peak_gflops * 1e9), 1e6 * w.tanh / (tanh_gps * 1e9)
+    vs_torch = f", {top / torch_loop:,.0f}x the PyTorch loop" if torch_loop else ""
+    return (f"{w.name} ceiling: a member-step's {w.flops:,.0f} matmul FLOPs at the measured peak ({matmul_us:.2f} us) "
+            f"then its {w.tanh:,} tanh at the measured {tanh_gps:.2f} G/s ({tanh_us:.2f} us), one after the other "
+            f"as XLA:CPU runs them: at most {top:,.0f} model-steps/s, "
+            f"{100 * top * w.flops / (peak_gflops * 1e9):.0f}% of the FLOP peak{vs_torch}, before the rest of the "
+            f"step (biases, the tanh's derivative, loss, update, sampling); the engine at {n:,} members runs "
+            f"at {100 * rate / top:.0f}% of it"), top
+
+
 def million(w: Workload, n: int, steps: int, every: int) -> str:
     reset_hwm()
     sweep = w.sweep(n, steps, every)
@@ -267,10 +284,12 @@ def main(argv=None) -> int:
     seconds = args.seconds or (0.3 if args.quick else 1.5)
     sizes = QUICK_SIZES if args.quick else SIZES
     peak_gflops, peak_gbs = measure_peak(0.5 if args.quick else 1.5)
+    tanh_gps = measure_tanh(0.5 if args.quick else 1.5)
     print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cores  "
           f"{jax.devices()[0].device_kind} x{len(jax.devices())}  jax {jax.__version__}  "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, in-place stream {peak_gbs:.1f} GB/s; "
+    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, in-place stream {peak_gbs:.1f} GB/s, "
+          f"tanh {tanh_gps:.2f} G/s; "
           f"populations are n/{MEMBERS_PER_STREAM} data streams x {MEMBERS_PER_STREAM} members")
     print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % limit (binds) "
           "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
@@ -322,12 +341,16 @@ def main(argv=None) -> int:
               f"{n_torch:,} members is {engine / torch_loop:,.0f}x the loop and {engine / func:.1f}x torch.func")
     else:
         print("PyTorch not installed: no torch reference rows (pip install torch to add them)")
+    w1_big = results[("W1", n_torch)]
+    line, top = ceiling_line(w1, peak_gflops, tanh_gps, w1_big["rate"], n_torch, torch_loop)
+    print(line)
     w1_10k = results.get(("W1", 10_000))
     if w1_10k:
-        vs_torch = (f"{w1_10k['rate'] / torch_loop:,.0f}x a per-model PyTorch loop (target >= 300x), "
-                    if torch_loop else "")
+        vs_torch = (f"{w1_10k['rate'] / torch_loop:,.0f}x a per-model PyTorch loop (target >= 300x; "
+                    f"the W1 ceiling {top / torch_loop:,.0f}x), " if torch_loop else "")
         print(f"targets: W1 at 10,000 members {w1_10k['vs_text']:.1f}x the textbook (target >= 5x), {vs_torch}"
-              f"{100 * w1_10k['limit']:.0f}% of the {w1_10k['binds']} limit (target >= 50%); "
+              f"{100 * w1_10k['limit']:.0f}% of the {w1_10k['binds']} limit (target >= 50%; the W1 ceiling "
+              f"{100 * top * w1.flops / (peak_gflops * 1e9):.0f}%); "
               + ", ".join(f"{k} per-member cost flat within {100 * v:.0f}%" for k, v in flat.items())
               + " (target <= 25%)")
     return 0

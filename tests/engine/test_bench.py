@@ -53,6 +53,19 @@ def _dot_flops(jaxpr) -> int:
     return total
 
 
+def _elements_of(jaxpr, primitive: str) -> int:
+    """Output elements of every ``primitive`` in a jaxpr, sub-jaxprs included."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == primitive:
+            total += sum(int(np.prod(v.aval.shape)) for v in eqn.outvars)
+        for p in eqn.params.values():
+            sub = getattr(p, "jaxpr", p)
+            if hasattr(sub, "eqns"):
+                total += _elements_of(sub, primitive)
+    return total
+
+
 @pytest.mark.parametrize("name", ["W1", "W2", "W3"])
 def test_hand_counted_flops_match_the_traced_step_and_forward(name):
     """The table's GFLOP/s and the record's FLOP count use hand-written counts; they are the matmul
@@ -78,3 +91,17 @@ def test_hand_counted_flops_match_the_traced_step_and_forward(name):
         forward = jax.make_jaxpr(pop.model.apply)(params, batch.x[:1]).jaxpr
     assert _dot_flops(step) == w.flops
     assert _dot_flops(forward) == w.forward_flops
+    assert _elements_of(step, "tanh") == w.tanh  # the ceiling's tanh count (W1: 64 x 32; none else)
+
+
+def test_the_ceiling_adds_the_matmul_time_at_peak_and_the_tanh_time():
+    w1 = bench.workloads()["W1"]
+    # 143,360 FLOPs at 143.36 GFLOP/s: 1 us; 2,048 tanh at 2.048 G/s: 1 us; so 500,000 model-steps/s
+    assert w1.flops == 143_360 and w1.tanh == 2_048
+    assert bench.ceiling(w1, 143.36, 2.048) == pytest.approx(500_000)
+    w3 = bench.workloads()["W3"]  # no tanh: the FLOP peak alone
+    assert bench.ceiling(w3, 100.0, 1.0) == pytest.approx(100e9 / w3.flops)
+    line, top = bench.ceiling_line(w1, 143.36, 2.048, 250_000, 10_000, 5_000.0)
+    assert top == pytest.approx(500_000)
+    assert "at most 500,000 model-steps/s, 50% of the FLOP peak, 100x the PyTorch loop" in line
+    assert line.endswith("the engine at 10,000 members runs at 50% of it")
