@@ -61,7 +61,8 @@ TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per r
 FLAT_STEPS = {"W1": 10, "W2": 1, "W3": 10}
 
 
-def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3) -> dict[int, float]:
+def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3,
+                     burst: float = 0.3) -> dict[int, float]:
     """Seconds per member-step at each of ``sizes``, timed in turn (``rounds`` round robins, best
     of each): load changes on a shared machine hit every size alike, so their ratios hold, which
     the table's rows, measured one after another, do not promise. Every size runs segments of the
@@ -73,16 +74,22 @@ def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3) -> di
     million W3 members ran about 10 ms longer (measured 2026-12-03: 1,000 members, 10 steps, 3.0-3.6
     against 2.2 us per member-step, and 2.25 against 2.16 at 100 steps: a fixed cost per call, not
     per member), which made 1,000 members look 1.4-1.6x dearer than the rest; one untimed step
-    still left them 1.3x."""
-    engines = {}
+    still left them 1.3x. On a 2-core AMD EPYC (2026-12-04) the after-effect lasted longer: 15
+    calls of 1,000 members right after a million ran 29, 28, 28, 28, 22, ... 21 ms, and the
+    flatness line read 4.48 against 1.96 us (139%) while 1,000 members timed apart ran 1.9-2.2 us.
+    So a size whose call is short is timed over ``reps`` consecutive calls (about ``burst``
+    seconds of them, at most 10) and keeps the best, as the table's rows do; a call that long
+    (a million members) is timed once."""
+    engines, reps = {}, {}
     for n in sizes:
         eng = engines[n] = Engine(w, n)
         eng.advance(steps)  # compiles
+        reps[n] = int(np.clip(burst / max(timed(eng.advance, steps), 1e-6), 1, 10))
     best = dict.fromkeys(sizes, np.inf)
     for _ in range(rounds):
         for n, eng in engines.items():
             eng.advance(steps)  # untimed: absorbs the after-effect of the previous, larger population
-            best[n] = min(best[n], timed(eng.advance, steps) / (steps * n))
+            best[n] = min(best[n], *(timed(eng.advance, steps) / (steps * n) for _ in range(reps[n])))
     return best
 
 
