@@ -20,26 +20,38 @@ import re
 from collections.abc import Callable
 
 import jax
+import numpy as np
 
 from dyntheory._hparams import HPARAMS, HParams
 
-_LAPACK = re.compile(r"lapack_\w+")
+# A LAPACK kernel is a custom call's target; a function's own name ("lapack_helper") is not one.
+_LAPACK = re.compile(r"custom_call @(lapack_\w+)")
 
 
 def several_cpu_devices() -> bool:
-    """Whether this process drives more than one CPU device (the population's mesh is local)."""
-    return jax.default_backend() == "cpu" and jax.local_device_count() > 1
+    """Whether any process drives more than one CPU device: every process must decide alike, or
+    those that refuse would leave the others waiting for them."""
+    mine = jax.default_backend() == "cpu" and jax.local_device_count() > 1
+    if jax.process_count() == 1:
+        return mine
+    from jax.experimental import multihost_utils
+    return bool(np.any(multihost_utils.process_allgather(np.asarray(mine))))
 
 
-def lapack_calls(fns: dict, task, dtype) -> dict[str, list[str]]:
-    """The LAPACK custom-call targets in ``fns``'s ``advance`` and ``measure``, lowered (not
-    compiled, nothing runs) for a population of one member."""
+def one_member(fns: dict, task, dtype) -> tuple:
+    """Shapes of a one-member population's group state, members, hyperparameters and step."""
     key = jax.ShapeDtypeStruct((1,), jax.random.key(0).dtype)
     tp = {f: jax.ShapeDtypeStruct((1,), dtype) for f in type(task).traced_fields}
     hps = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})
     gs = jax.eval_shape(fns["setup"], key, key, key, tp)
     members = jax.eval_shape(fns["init"], jax.ShapeDtypeStruct((1, 1), key.dtype), hps)
-    t = jax.ShapeDtypeStruct((), "int32")
+    return gs, members, hps, jax.ShapeDtypeStruct((), "int32")
+
+
+def lapack_calls(fns: dict, task, dtype) -> dict[str, list[str]]:
+    """The LAPACK custom-call targets in ``fns``'s ``advance`` and ``measure``, lowered (not
+    compiled, nothing runs) for a population of one member."""
+    gs, members, hps, t = one_member(fns, task, dtype)
     texts = {"advance": fns["advance"].lower(gs, members, hps, t, t).as_text(),
              "measure": fns["measure"].lower(gs, members, hps, t).as_text()}
     return {name: sorted(set(_LAPACK.findall(text))) for name, text in texts.items()}
@@ -47,7 +59,8 @@ def lapack_calls(fns: dict, task, dtype) -> dict[str, list[str]]:
 
 def refuse_lapack(where: str, metrics: tuple, task, dtype, build: Callable[[tuple], dict]) -> None:
     """Raise if the step or measurement built by ``build(metrics)`` calls LAPACK; the error names
-    each metric that does (each is lowered alone) or else the step's parts."""
+    each metric that adds such a call to the measurement without metrics (each metric is lowered
+    alone), and the step or that bare measurement (model, task) where the call is theirs."""
     calls = lapack_calls(build(metrics), task, dtype)
     if not calls["advance"] and not calls["measure"]:
         return
@@ -55,11 +68,16 @@ def refuse_lapack(where: str, metrics: tuple, task, dtype, build: Callable[[tupl
     if calls["advance"]:
         culprits.append(f"the training step (task batches, model or optimizer: {', '.join(calls['advance'])})")
     if calls["measure"]:
-        alone = {name: lapack_calls(build(((name, m),)), task, dtype)["measure"] for name, m in metrics}
-        named = [f"metric {name!r} ({', '.join(c)})" for name, c in alone.items() if c]
-        culprits += named or [f"the measurement ({', '.join(calls['measure'])})"]
+        bare = set(lapack_calls(build(()), task, dtype)["measure"])
+        if bare:
+            culprits.append(f"the measurement without metrics (the task's evaluation sets or the model: "
+                            f"{', '.join(sorted(bare))})")
+        for name, m in metrics:
+            extra = sorted(set(lapack_calls(build(((name, m),)), task, dtype)["measure"]) - bare)
+            if extra:
+                culprits.append(f"metric {name!r} ({', '.join(extra)})")
     raise ValueError(
         f"{where}: {'; '.join(culprits)} calls LAPACK, and jaxlib's batched LAPACK kernels can deadlock "
-        f"when the {jax.local_device_count()} CPU devices of this process run them at once. Compute it "
-        "with matrix products (e.g. dyntheory.psd_top_eigenvalue for a top eigenvalue), or run on one "
-        "CPU device (no --xla_force_host_platform_device_count / jax_num_cpu_devices).")
+        f"when several CPU devices of one process (here: {jax.local_device_count()}) run them at once. "
+        "Compute it with matrix products (e.g. dyntheory.psd_top_eigenvalue for a top eigenvalue), or run "
+        "on one CPU device (no --xla_force_host_platform_device_count / jax_num_cpu_devices).")

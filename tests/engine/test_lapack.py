@@ -13,6 +13,7 @@ import pytest
 
 import dyntheory as dt
 from dyntheory import _train
+from dyntheory import _lapack
 from dyntheory._lapack import lapack_calls
 
 
@@ -46,6 +47,32 @@ def test_lapack_calls_are_found_in_the_measurement_only():
         {"advance": [], "measure": []}
 
 
+@jax.jit
+def lapack_named_helper(w):  # a function whose name starts with "lapack_" is no LAPACK call
+    return jnp.sum(w * w)
+
+
+def test_only_custom_call_targets_count_not_function_names():
+    sweep = _sweep(norm=lambda params, batch: lapack_named_helper(_weight(params)))
+    fns = _train.compiled(sweep, sweep.task, sweep.model)
+    assert "lapack_named_helper" in fns["measure"].lower(*_lapack.one_member(fns, sweep.task, jnp.float32)).as_text()  # it is in the text
+    assert lapack_calls(fns, sweep.task, jnp.float32) == {"advance": [], "measure": []}
+
+
+def test_a_call_of_the_bare_measurement_is_not_blamed_on_every_metric(monkeypatch):
+    # A model or task whose own evaluation calls LAPACK puts the call into every metric's lowering.
+    def fake_calls(metrics, task, dtype):
+        names = {name for name, _ in metrics}
+        return {"advance": [], "measure": ["lapack_model"] + (["lapack_top"] if "top" in names else [])}
+
+    monkeypatch.setattr(_lapack, "lapack_calls", fake_calls)
+    with pytest.raises(ValueError) as err:
+        _lapack.refuse_lapack("train", (("fine", None), ("top", None)), None, jnp.float32, lambda m: m)
+    text = str(err.value)
+    assert "the measurement without metrics (the task's evaluation sets or the model: lapack_model)" in text
+    assert "metric 'top' (lapack_top)" in text and "'fine'" not in text
+
+
 def test_several_cpu_devices_refuse_a_lapack_metric_before_any_compute(monkeypatch, tmp_path):
     sweep = _sweep(top=top_eig, fine=top_eig_by_products)
     monkeypatch.setattr(_train, "several_cpu_devices", lambda: True)
@@ -60,6 +87,8 @@ def test_several_cpu_devices_refuse_a_lapack_branch_before_its_store(monkeypatch
     run = dt.train(_sweep(top=top_eig), key=0, store=str(tmp_path / "parent"))  # one device: runs
     assert np.isfinite(run.metrics["top"].values).all()
     monkeypatch.setattr(_train, "several_cpu_devices", lambda: True)
+    again = dt.train(_sweep(top=top_eig), key=0, store=str(tmp_path / "parent"))  # finished: loaded, not refused
+    np.testing.assert_array_equal(again.metrics["top"].values, run.metrics["top"].values)
     with pytest.raises(ValueError, match=r"branch: metric 'top'"):
         dt.branch(run, step=3, changes={"lr": 0.01}, store=str(tmp_path / "child"))
     assert not (tmp_path / "child").exists()
@@ -82,4 +111,4 @@ except ValueError as e:
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
     assert got["devices"] == 2
-    assert "metric 'top'" in got["error"] and "2 CPU devices" in got["error"]
+    assert "metric 'top'" in got["error"] and "several CPU devices of one process (here: 2)" in got["error"]
