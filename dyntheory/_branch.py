@@ -21,7 +21,7 @@ from dyntheory._layout import Layout
 from dyntheory._random import as_key
 from dyntheory._run import Run, coord_label
 from dyntheory._sweep import _check_hparam
-from dyntheory._train import (_open_store, check_lapack, check_sizes, compiled, finished, finished_store,
+from dyntheory._train import (_open_store, check_lapack, check_sizes, compiled, finished,
                               initial_parts, make_parts, population_inputs, resumed_parts, run_group,
                               static_index, unflatten_state)
 
@@ -94,8 +94,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
               "where": {k: coord_label(v) if not isinstance(v, list) else [coord_label(x) for x in v]
                         for k, v in where.items()}}
     with jax.enable_x64(new.dtype == "float64"):
-        for _, task, model in new.static_groups() if not finished_store(store, overwrite) else ():
-            check_lapack("branch", new, task, model)
+        check_lapack("branch", new, new.static_groups(), store, overwrite)
     st = _open_store(new, root, store, overwrite, extra={"branch": origin})
     if st.meta["complete"]:
         return Run(st, new)

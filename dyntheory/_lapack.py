@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from dyntheory._hparams import HPARAMS, HParams
+from dyntheory._parts import member_shapes
 
 # A LAPACK kernel is a custom call's target; a function's own name ("lapack_helper") is not one.
 _LAPACK = re.compile(r"custom_call @(lapack_\w+)")
@@ -44,8 +45,7 @@ def one_member(fns: dict, task, dtype) -> tuple:
     tp = {f: jax.ShapeDtypeStruct((1,), dtype) for f in type(task).traced_fields}
     hps = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})
     gs = jax.eval_shape(fns["setup"], key, key, key, tp)
-    members = jax.eval_shape(fns["init"], jax.ShapeDtypeStruct((1, 1), key.dtype), hps)
-    return gs, members, hps, jax.ShapeDtypeStruct((), "int32")
+    return gs, member_shapes(fns, hps), hps, jax.ShapeDtypeStruct((), "int32")
 
 
 def lapack_calls(fns: dict, task, dtype) -> dict[str, list[str]]:

@@ -42,9 +42,14 @@ def available_memory() -> int:
 def state_bytes(fns, hps) -> int:
     """Bytes of one member's training state (parameters, optimizer and metric state), from the
     shapes alone; ``hps`` may be ``jax.ShapeDtypeStruct`` leaves shaped (1, 1)."""
-    keys = jax.ShapeDtypeStruct((1, 1), jax.random.key(0).dtype)
-    shapes = jax.eval_shape(fns["init"], keys, hps)
-    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(shapes))
+    return sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(member_shapes(fns, hps)))
+
+
+def member_shapes(fns, hps):
+    """Shapes of the member states ``fns["init"]`` makes for ``hps`` (``jax.ShapeDtypeStruct``
+    leaves shaped (G, M)), computed without running it."""
+    keys = jax.ShapeDtypeStruct(jax.tree.leaves(hps)[0].shape, jax.random.key(0).dtype)
+    return jax.eval_shape(fns["init"], keys, hps)
 
 
 def member_bytes(state: int, hps) -> int:

@@ -133,8 +133,8 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     root = as_key(key)
     groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"):
-        check = not finished_store(store, overwrite)  # a finished store is loaded, nothing runs
-        plans = [plan_group(sweep, task, model, max_members, max_resident, check) for _, task, model in groups]
+        check_lapack("train", sweep, groups, store, overwrite)
+        plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
     if store is None:
         check_memory_store("train", sweep, [parts for _, _, parts in plans])
     st = _open_store(sweep, root, store, overwrite)
@@ -167,24 +167,24 @@ def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
                          "available); pass store=<a directory>, or fewer checkpoints")
 
 
-def plan_group(sweep: Sweep, task, model, max_members, max_resident, check: bool = True) -> tuple[Layout, dict, Parts]:
+def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[Layout, dict, Parts]:
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
-    if check:
-        check_lapack("train", sweep, task, model)
     return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
 
 
-def finished_store(store: str | None, overwrite: bool) -> bool:
-    """Whether ``store`` holds a finished run that would be loaded, not run (if it is this sweep's)."""
-    return not overwrite and Store.exists(store) and Store.open(store).meta["complete"]
-
-
-def check_lapack(where: str, sweep: Sweep, task, model) -> None:
-    """On several CPU devices, refuse (before any compute) a step or metric that calls LAPACK."""
-    if several_cpu_devices():
-        dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
-        refuse_lapack(where, sweep.metrics, task, dtype, lambda metrics: compiled(sweep, task, model, metrics))
+def check_lapack(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> None:
+    """On several CPU devices, refuse (before any compute) a step or metric of any of ``groups``
+    (``sweep.static_groups()``) that calls LAPACK; a finished ``store`` is loaded, not run, so
+    it is not refused. One device opens nothing and lowers nothing."""
+    if not several_cpu_devices():
+        return
+    if not overwrite and Store.exists(store) and Store.open(store).meta["complete"]:
+        return
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    for _, task, model in groups:
+        refuse_lapack(where, sweep.metrics, task, dtype,
+                      lambda metrics, task=task, model=model: compiled(sweep, task, model, metrics))
 
 
 def population(sweep: Sweep, task, model) -> Population:

@@ -24,8 +24,9 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
   steps (reset before each row).
 
 Below the table: W1's ceiling on this machine (its matmul FLOPs at the measured peak, then its
-tanh at the measured rate: what no XLA:CPU engine passes, before the rest of the step), per-member cost flatness (the sizes of 1,000 members and up timed again in turn,
-so that drift in the machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
+tanh at the measured rate: what no XLA:CPU engine passes, before the rest of the step), per-member
+cost flatness (the sizes of 1,000 members and up timed again in turn, so that drift in the
+machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
 through ``dt.train`` with recorded trajectories, and the same population streamed in waves
 through a 1 GiB memory budget (``--streaming`` runs that line alone).
 
