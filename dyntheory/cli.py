@@ -77,7 +77,7 @@ def cmd_figure(args) -> int:
 
 
 def cmd_summary(args) -> int:
-    from dyntheory._run import load
+    from dyntheory import load
 
     run = load(args.store, verify=not args.no_verify)
     ds = run.metrics

@@ -66,7 +66,6 @@ import numpy as np
 import xarray as xr
 
 import dyntheory as dt
-from dyntheory._metrics import MetricContext
 from theory import linear_regression_gd as lr_theory
 
 __all__ = ["PAPER", "SMALL", "Config", "check", "run"]
@@ -156,7 +155,7 @@ class ModeError:
     def init(self, params, key):
         return ()
 
-    def __call__(self, state, ctx: MetricContext):
+    def __call__(self, state, ctx: dt.MetricContext):
         x = ctx.batch[0]
         eye = jnp.eye(x.shape[1], dtype=x.dtype)
         A = ctx.apply(ctx.params, eye) - ctx.apply(ctx.params, jnp.zeros_like(eye[:1]))
@@ -172,7 +171,7 @@ class LeastSquaresLoss:
     def init(self, params, key):
         return ()
 
-    def __call__(self, state, ctx: MetricContext):
+    def __call__(self, state, ctx: dt.MetricContext):
         x, y = ctx.batch
         return 0.5 * jnp.mean(jnp.sum((x @ _least_squares(ctx.batch) - y) ** 2, -1)), state
 

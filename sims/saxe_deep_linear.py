@@ -12,7 +12,7 @@ Experiment:
       hidden width much larger than ``d``; balanced only up to ``O(c^2)``, negligible against
       ``s`` once a mode has grown.
 
-    Every member records the mode strengths ``u_i = a_i^T A b_i`` (``dyntheory._modes``) and, at
+    Every member records the mode strengths ``u_i = a_i^T A b_i`` (``dyntheory.metrics``) and, at
     depth 2, the effective initial strength ``u0_eff = |W1^T a_i + W2 b_i|^2 / 4`` (``ModeSeed``):
     the linear-regime growing component, i.e. the ``u0`` that an aligned start would need.
 
@@ -75,7 +75,6 @@ import numpy as np
 import xarray as xr
 
 import dyntheory as dt
-from dyntheory._modes import mode_seed, mode_strengths
 from theory import saxe_deep_linear as saxe
 
 __all__ = ["PAPER", "SMALL", "Arm", "Config", "check", "crossing_times", "run"]
@@ -127,9 +126,9 @@ SIZES = {"small": SMALL, "paper": PAPER}
 def sweep(cfg: Config, arm: Arm) -> dt.Sweep:
     """The population of one arm: ``seeds`` members (each its own teacher frame and init)."""
     k = len(cfg.singular_values)
-    metrics = dict(mode_strengths(k))
+    metrics = dict(dt.mode_strengths(k))
     if arm.depth == 2:
-        metrics |= {f"mode_{i}_seed": mode_seed(i) for i in range(k)}
+        metrics |= {f"mode_{i}_seed": dt.mode_seed(i) for i in range(k)}
     return dt.Sweep(
         task=dt.tasks.TeacherStudent(d_in=cfg.d, d_out=cfg.d, singular_values=cfg.singular_values,
                                      n_train=2 * cfg.d, whiten=True, n_test=16),

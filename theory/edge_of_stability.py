@@ -4,7 +4,7 @@ Statement. On a quadratic ``L = a x^2 / 2`` (any direction of curvature ``a > 0`
 quadratic loss), GD with step ``eta`` is the recurrence ``x_{t+1} = (1 - eta a) x_t``, solved by
 sympy's ``rsolve`` as ``x_t = x_0 (1 - eta a)^t``; it diverges iff ``|1 - eta a| > 1``, i.e.
 ``a > 2 / eta`` (derived by ``solve_univariate_inequality``). So a convergent GD run has
-sharpness (top Hessian eigenvalue, :class:`dyntheory._curvature.Sharpness`) at most ``2 / eta``:
+sharpness (top Hessian eigenvalue, :class:`dyntheory.metrics._curvature.Sharpness`) at most ``2 / eta``:
 :func:`stability_threshold` returns ``sharpness_max = 2 / eta``.
 
 The edge-of-stability prediction for full-batch GD on neural networks (Cohen et al. 2021):

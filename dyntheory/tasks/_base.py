@@ -47,9 +47,6 @@ class TaskBase:
     def check(self) -> None:
         """Raise ValueError naming the field and value if the task is invalid."""
 
-    def traced_params(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in self.traced_fields}
-
     def config(self) -> dict[str, Any]:
         out = {"type": type(self).__name__}
         for f in dataclasses.fields(self):

@@ -1,4 +1,4 @@
-"""dyntheory._at_steps: a metric evaluated only at chosen steps, inside a trained population."""
+"""dyntheory.metrics._at_steps: a metric evaluated only at chosen steps, inside a trained population."""
 
 import doctest
 
@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dyntheory as dt
-import dyntheory._at_steps as at_steps_mod
+import dyntheory.metrics._at_steps as at_steps_mod
 
 
 def test_docstring_examples_run():

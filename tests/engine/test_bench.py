@@ -24,7 +24,7 @@ def test_interleaved_timing_gives_a_cost_per_member_step_for_every_size():
 
 def test_torch_references_train_the_w1_workload():
     pytest.importorskip("torch")
-    from dyntheory import _bench_torch
+    from dyntheory.bench import torch_loops as _bench_torch
     # The teacher's output variance is ~1; trained, the loss falls towards the noise floor 0.005.
     rate, loss = _bench_torch.loop_rate(members=1, steps=300)
     assert rate > 0 and loss < 0.05
@@ -74,8 +74,8 @@ def test_hand_counted_flops_match_the_traced_step_and_forward(name):
     import jax.numpy as jnp
 
     import dyntheory as dt
-    from dyntheory import _train
-    from dyntheory.models._base import plain_products
+    from dyntheory._engine import train as _train
+    from dyntheory._platform.products import plain_products
 
     w = bench.workloads()[name]
     pop = _train.population(w.sweep(1, 1, [0, 1]), w.task, w.model)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
-from dyntheory import _train
-from dyntheory._layout import ChunkPlan
+from dyntheory._engine import train as _train
+from dyntheory._engine.chunks import ChunkPlan
 from tests.engine._helpers import small_sweep
 
 
@@ -32,8 +32,11 @@ def test_chunk_plan_split_merge_round_trip(G, M, cap, shards):
             for chunk in rows:
                 assert sorted(set(chunk // block)) == list(range(plan.sg))
     np.testing.assert_array_equal(np.asarray(plan.merge(parts)), x)
-    groups = np.arange(G * 3).reshape(G, 3)
-    np.testing.assert_array_equal(np.asarray(plan.merge_groups(plan.split_groups(groups))), groups)
+    # each chunk's group states are those of the groups its members belong to
+    gid = np.repeat(np.arange(G)[:, None], M, axis=1)
+    if not plan.trivial:
+        np.testing.assert_array_equal(np.asarray(plan.split(gid))[:, 0, :, 0],
+                                      np.asarray(plan.split_groups(np.arange(G))))
 
 
 def _run(monkeypatch, chunk, **kw):
@@ -70,8 +73,9 @@ def test_chunked_step_equals_one_chunk(monkeypatch, batch_size):
 def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     """Cache-sized chunks and the LLVM level were measured on a CPU; off it a chunk is bounded by
     its working memory alone (a GPU wants the most members per kernel) and no options are set."""
-    from dyntheory import _compile, _step
-    from dyntheory._parts import CHUNK_RESERVE
+    from dyntheory._platform import compile as _compile
+    from dyntheory._platform import chunks as _step
+    from dyntheory._platform.memory import CHUNK_RESERVE
 
     for name in ("DYNTHEORY_CHUNK_MEMBERS", "DYNTHEORY_CHUNK_BYTES"):
         monkeypatch.delenv(name, raising=False)
@@ -108,7 +112,7 @@ def test_cpu_tunings_stay_on_the_cpu(monkeypatch):
     (lambda x: jax.lax.fori_loop(0, 3, lambda i, y: y @ jnp.ones((16, 16)), x).sum(), 1024 * 16 * 4),
 ])
 def test_largest_dot_output_is_counted_inside_loops_too(fn, want):
-    from dyntheory._step import jaxpr_bytes
+    from dyntheory._platform.chunks import jaxpr_bytes
 
     jaxpr = jax.make_jaxpr(fn)(jnp.ones((1024, 16))).jaxpr
     assert jaxpr_bytes(jaxpr, largest_dot=True) == want
@@ -117,7 +121,7 @@ def test_largest_dot_output_is_counted_inside_loops_too(fn, want):
 @pytest.mark.parametrize("l2, shared, want_per_core", [("2048K", "0", 2 << 20), ("4M", "0-3", 1 << 20),
                                                        ("1024K", "0,2", 512 << 10)])
 def test_l2_size_is_read_from_sysfs(tmp_path, l2, shared, want_per_core):
-    from dyntheory._step import l2_bytes, usable_cores
+    from dyntheory._platform.chunks import l2_bytes, usable_cores
 
     for i, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "64K"),
                                              ("2", "Unified", l2), ("3", "Unified", "480M")]):

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
-import dyntheory._curvature as curvature_mod
-from dyntheory._metrics import MetricContext
+import dyntheory.metrics._curvature as curvature_mod
+from dyntheory._config.metric import MetricContext
 
-from dyntheory._curvature import (
+from dyntheory.metrics._curvature import (
     NTKTopEig,
     Sharpness,
     hvp,

@@ -8,10 +8,10 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dyntheory._compute_optimal as compute_optimal_mod
-import dyntheory._fits as fits_mod
-from dyntheory._compute_optimal import compute_optimal
-from dyntheory._fits import PowerLawFit, ScalingLawFit, fit_power_law, fit_scaling_law
+import dyntheory._analysis.compute_optimal as compute_optimal_mod
+import dyntheory._analysis.fits as fits_mod
+from dyntheory._analysis.compute_optimal import compute_optimal
+from dyntheory._analysis.fits import PowerLawFit, ScalingLawFit, fit_power_law, fit_scaling_law
 
 CHINCHILLA = {"E": 1.69, "A": 406.4, "alpha": 0.34, "B": 410.7, "beta": 0.28}
 

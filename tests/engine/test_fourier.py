@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dyntheory import _fourier as fr
+from dyntheory.metrics import _fourier as fr
 
 
 def _cos_table(p: int, freqs, amp: float = 6.0) -> np.ndarray:

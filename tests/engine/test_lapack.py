@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
-from dyntheory import _train
-from dyntheory import _lapack
-from dyntheory._lapack import lapack_calls
+from dyntheory._engine import train as _train
+from dyntheory._platform import lapack as _lapack
+from dyntheory._engine import lowering
+from dyntheory._engine.lowering import lapack_calls
 
 
 def _weight(params):
@@ -55,19 +56,18 @@ def lapack_named_helper(w):  # a function whose name starts with "lapack_" is no
 def test_only_custom_call_targets_count_not_function_names():
     sweep = _sweep(norm=lambda params, batch: lapack_named_helper(_weight(params)))
     fns = _train.compiled(sweep, sweep.task, sweep.model)
-    assert "lapack_named_helper" in fns["measure"].lower(*_lapack.one_member(fns, sweep.task, jnp.float32)).as_text()  # it is in the text
+    assert "lapack_named_helper" in fns["measure"].lower(*lowering.one_member(fns, sweep.task, jnp.float32)).as_text()  # it is in the text
     assert lapack_calls(fns, sweep.task, jnp.float32) == {"advance": [], "measure": []}
 
 
 def test_a_call_of_the_bare_measurement_is_not_blamed_on_every_metric(monkeypatch):
     # A model or task whose own evaluation calls LAPACK puts the call into every metric's lowering.
-    def fake_calls(metrics, task, dtype):
+    def fake_calls(metrics):
         names = {name for name, _ in metrics}
         return {"advance": [], "measure": ["lapack_model"] + (["lapack_top"] if "top" in names else [])}
 
-    monkeypatch.setattr(_lapack, "lapack_calls", fake_calls)
     with pytest.raises(ValueError) as err:
-        _lapack.refuse_lapack("train", (("fine", None), ("top", None)), None, jnp.float32, lambda m: m)
+        _lapack.refuse_lapack("train", (("fine", None), ("top", None)), fake_calls)
     text = str(err.value)
     assert "the measurement without metrics (the task's evaluation sets or the model: lapack_model)" in text
     assert "metric 'top' (lapack_top)" in text and "'fine'" not in text

@@ -1,4 +1,4 @@
-"""dyntheory._modes: teacher-mode strength metrics, by hand and inside a trained population."""
+"""dyntheory.metrics._modes: teacher-mode strength metrics, by hand and inside a trained population."""
 
 import jax
 import jax.numpy as jnp
@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dyntheory as dt
-from dyntheory._metrics import MetricContext
-from dyntheory._modes import ModeSeed, ModeStrength, end_to_end, mode_seed, mode_strength, mode_strengths
+from dyntheory._config.metric import MetricContext
+from dyntheory.metrics._modes import ModeSeed, ModeStrength, end_to_end, mode_seed, mode_strength, mode_strengths
 
 X64 = jax.enable_x64
 

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dyntheory as dt
-from dyntheory import _train
-from dyntheory._layout import Layout
-from dyntheory._parts import Parts, _cut, default_resident
-from dyntheory._store import _row_blocks
+from dyntheory._engine import train as _train
+from dyntheory._engine.layout import Layout
+from dyntheory._engine.parts import Parts, _cut, default_resident
+from dyntheory._engine.store import _row_blocks
 from tests.engine._helpers import small_sweep
 
 SWEEP = dict(dtype="float64", seeds=4, axes={"lr": [0.05, 0.1], "init_scale": [0.5, 1.0]})
@@ -95,7 +95,7 @@ class _Device:
 
 
 def test_device_budget_is_the_least_free_device_times_the_device_count(monkeypatch):
-    from dyntheory import _parts
+    from dyntheory._platform import memory as _parts
 
     assert _parts.device_memory() is None  # CPU devices keep no statistics: the host's memory binds
     assert _parts.memory_budget(devices=True) == _parts.memory_budget()
@@ -115,7 +115,7 @@ def test_device_budget_is_the_least_free_device_times_the_device_count(monkeypat
 def test_a_device_smaller_than_the_host_cuts_the_population_into_waves(monkeypatch):
     """An accelerator with less free memory than the host sizes the parts and waves, so a
     population that fits the host but not the device streams instead of running out of memory."""
-    from dyntheory import _parts
+    from dyntheory._platform import memory as _parts
 
     sweep = small_sweep(**{**SWEEP, "dtype": "float32"})
     layout = Layout(sweep)
@@ -204,8 +204,8 @@ SHARDED = textwrap.dedent("""
     import dyntheory as dt
     from tests.engine._helpers import small_sweep
     assert len(jax.devices()) == 4, jax.devices()
-    from dyntheory import _train
-    from dyntheory._layout import Layout
+    from dyntheory._engine import train as _train
+    from dyntheory._engine.layout import Layout
     sweep = small_sweep(**{sweep!r})
     # setup and init run on one device (batched LAPACK kernels deadlock when every device runs
     # them at once), one device's block of groups at a time, so the unsharded population is never
@@ -252,8 +252,8 @@ CHUNKED_SHARDED = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     os.environ["DYNTHEORY_CHUNK_MEMBERS"] = sys.argv[1]
     import dyntheory as dt
-    from dyntheory import _train
-    from dyntheory._layout import Layout
+    from dyntheory._engine import train as _train
+    from dyntheory._engine.layout import Layout
     from tests.engine._helpers import small_sweep
     assert len(jax.devices()) == 2, jax.devices()
     sweep = small_sweep(**json.loads(sys.argv[2]))
@@ -278,7 +278,7 @@ def test_chunks_of_a_sharded_population_stay_sharded(sweep, cap):
     """A chunk holds a multiple of the device count along the sharded axis, so XLA never gathers
     the population onto every device (where each then computed all of it: W3 at 1,000 members on
     2 devices ran 3.3 us per member-step against 1.6 at 10,000) and the numbers are one device's."""
-    from dyntheory._layout import ChunkPlan
+    from dyntheory._engine.chunks import ChunkPlan
 
     layout = Layout(small_sweep(**sweep))
     G, M = layout.G, layout.M

@@ -8,8 +8,8 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dyntheory._phases as phases_mod
-from dyntheory._phases import classify, grokking_rules, phase_map
+import dyntheory._analysis.phases as phases_mod
+from dyntheory._analysis.phases import classify, grokking_rules, phase_map
 
 STEPS = np.arange(0, 2001, 20)
 

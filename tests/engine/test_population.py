@@ -115,7 +115,7 @@ def test_divergent_members_are_frozen_and_flagged_without_touching_others():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(data=st.data())
 def test_a_finite_update_norm_keeps_finite_parameters_finite(dtype, data):
     """The step checks only the update's squared norm (and the loss) for finiteness: a finite

@@ -11,12 +11,12 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dyntheory._slopes as slopes_mod
-import dyntheory._stats as stats_mod
-import dyntheory._verdict as verdict_mod
-from dyntheory._slopes import fit_slope, slope_verdict
-from dyntheory._stats import bootstrap_ci, equivalence
-from dyntheory._verdict import Verdict, aggregate
+import dyntheory._analysis.slopes as slopes_mod
+import dyntheory._analysis.stats as stats_mod
+import dyntheory._analysis.verdict as verdict_mod
+from dyntheory._analysis.slopes import fit_slope, slope_verdict
+from dyntheory._analysis.stats import bootstrap_ci, equivalence
+from dyntheory._analysis.verdict import Verdict, aggregate
 
 
 @pytest.mark.parametrize("module", [stats_mod, slopes_mod, verdict_mod], ids=lambda m: m.__name__)

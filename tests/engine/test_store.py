@@ -109,7 +109,7 @@ def test_attrs_carry_config_versions_and_key():
     attrs = run.metrics.attrs
     assert json.loads(attrs["config"])["optimizer"] == "momentum"
     assert "jax" in json.loads(attrs["versions"])
-    assert json.loads(attrs["key"]) == dt._random.key_record(5)
+    assert json.loads(attrs["key"]) == dt._config.random.key_record(5)
 
 
 def test_branch_twins_continue_identically():

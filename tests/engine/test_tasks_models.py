@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dyntheory as dt
-from dyntheory._hparams import HPARAMS, HParams
+from dyntheory._config.hparams import HPARAMS, HParams
 from dyntheory.tasks._base import Batch, finite_minibatch
 
 
@@ -129,7 +129,8 @@ def test_ntk_uv_model_output():
 def test_dense_apply_small_layers_equal_the_matrix_product(shape, parametrization):
     """Layers of at most SMALL_LAYER entries are applied as multiply-and-sum: the same function,
     values and gradients, as ``x @ w`` (vmapped, as the engine runs it)."""
-    from dyntheory.models._base import SMALL_LAYER, dense_apply, plain_products
+    from dyntheory._platform.products import SMALL_LAYER, plain_products
+    from dyntheory.models._base import dense_apply
 
     k1, k2, k3 = jax.random.split(K(1), 3)
     params = {"w": jax.random.normal(k1, (5,) + shape), "b": jax.random.normal(k2, (5, shape[1]))}

@@ -12,7 +12,7 @@ import xarray as xr
 from hypothesis import Phase, given, settings
 
 import dyntheory as dt
-import dyntheory.testing as testing_mod
+import dyntheory.testing._claims as testing_mod
 from dyntheory.testing import check_claim, configs, property_test
 from theory import grokking_weight_norm, linear_regression_gd, power_law_features, quanta_scaling
 from theory import saxe_deep_linear

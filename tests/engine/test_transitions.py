@@ -8,8 +8,8 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dyntheory._transitions as transitions_mod
-from dyntheory._transitions import summarize_transitions, transition_times
+import dyntheory._analysis.transitions as transitions_mod
+from dyntheory._analysis.transitions import summarize_transitions, transition_times
 
 STEPS = np.arange(0, 1001, 10)
 

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dyntheory._curvature import ntk_top_eigenvalue
+from dyntheory.metrics._curvature import ntk_top_eigenvalue
 from theory import catapult_uv as cu
 
 seeds = st.integers(0, 2**31 - 1)

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dyntheory._curvature import top_hessian_eigenvalue
+from dyntheory.metrics._curvature import top_hessian_eigenvalue
 from theory import edge_of_stability as eos
 
 

@@ -1,0 +1,209 @@
+"""Equivalence: does a population of simulated members agree with theory, within a tolerance?
+
+:func:`bootstrap_ci` gives the percentile interval of a statistic over members, vectorised over
+every other axis; :func:`equivalence` turns it into a :class:`~dyntheory._analysis.verdict.Verdict`.
+Members whose metric is not finite (diverged runs) are excluded and counted, never silently
+averaged in.
+
+Equivalence, not "no significant difference": :func:`equivalence` passes only when the whole
+confidence interval of the discrepancy lies inside ``±tol`` (two one-sided tests, TOST: Schuirmann
+1987; the ``level`` interval is a TOST at alpha = (1 - level) / 2). With several coordinates it
+passes only when every coordinate passes, an intersection-union test that needs no multiplicity
+correction (Berger 1982). Too few members therefore fail, they do not pass by default.
+
+Example:
+    >>> import numpy as np, xarray as xr
+    >>> sim = xr.DataArray(1.0 + 0.01 * np.random.default_rng(0).standard_normal(64), dims="seed")
+    >>> v = equivalence(sim, 1.0, tol=0.05, name="toy")
+    >>> v.passed, v.n_members
+    (True, 64)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+from dyntheory._analysis.verdict import Verdict
+
+__all__ = ["bootstrap_ci", "equivalence"]
+
+# With nan_policy="omit" the resample carries NaN padding, so the statistic must skip NaNs.
+_NAN_VERSIONS: dict[Callable[..., Any], Callable[..., Any]] = {
+    np.mean: np.nanmean, np.median: np.nanmedian, np.std: np.nanstd, np.var: np.nanvar,
+    np.min: np.nanmin, np.max: np.nanmax, np.sum: np.nansum,
+}
+_CHUNK_ELEMENTS = 1 << 22  # bound the (batch, n_boot, n) resample array to ~32 MB per chunk
+
+
+def _check_level(level: float, where: str) -> None:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"{where}: level must lie in (0, 1), got {level!r}")
+
+
+def bootstrap_ci(samples: Any, *, axis: int, stat: Callable[..., Any] = np.mean, n_boot: int = 2000,
+                 level: float = 0.95, seed: int = 0,
+                 nan_policy: Literal["propagate", "omit"] = "propagate") -> tuple[Any, Any, Any]:
+    """Percentile bootstrap interval of ``stat`` over one axis, vectorised over all other axes.
+
+    Members are resampled jointly across the other axes (the same resampled seeds at every
+    coordinate), which keeps the correlation between coordinates that share a seed.
+
+    Args:
+        samples: array of members; the resampled axis is ``axis``.
+        axis: the member axis (e.g. the ``seed`` axis).
+        stat: reduction called as ``stat(array, axis=-1)``.
+        n_boot: number of bootstrap resamples.
+        level: two-sided confidence level of the percentile interval.
+        seed: seed of the numpy generator that draws the resamples.
+        nan_policy: ``"propagate"`` (NaN in, NaN out) or ``"omit"``: each coordinate resamples
+            only its non-NaN members, keeping its own sample size. ``np.mean``,
+            ``np.median`` and friends are swapped for their ``nan`` versions; a custom ``stat``
+            must ignore NaN itself.
+
+    Returns:
+        ``(estimate, lo, hi)``, each shaped like ``samples`` without ``axis`` (numpy scalars for
+        1-d input). Coordinates with no usable member give NaN.
+
+    Example:
+        >>> est, lo, hi = bootstrap_ci(np.arange(10.0), axis=0, n_boot=500)
+        >>> float(est), bool(lo < 4.5 < hi)
+        (4.5, True)
+    """
+    x = np.asarray(samples, dtype=float)
+    if x.ndim == 0:
+        raise ValueError("bootstrap_ci: samples must have at least one axis, got a scalar")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"bootstrap_ci: axis={axis!r} out of range for samples of shape {x.shape}")
+    if int(n_boot) != n_boot or n_boot < 1:
+        raise ValueError(f"bootstrap_ci: n_boot must be a positive integer, got {n_boot!r}")
+    if nan_policy not in ("propagate", "omit"):
+        raise ValueError(f"bootstrap_ci: nan_policy must be 'propagate' or 'omit', got {nan_policy!r}")
+    _check_level(level, "bootstrap_ci")
+    x = np.moveaxis(x, axis, -1)
+    batch_shape, n = x.shape[:-1], x.shape[-1]
+    if n == 0:
+        raise ValueError(f"bootstrap_ci: axis {axis} of samples has length 0")
+    flat = x.reshape(-1, n)
+    omit = nan_policy == "omit"
+    fn = _NAN_VERSIONS.get(stat, stat) if omit else stat
+    rng = np.random.default_rng(seed)
+    if omit:
+        present = ~np.isnan(flat)
+        k = present.sum(-1)
+        # Non-NaN members first, so drawing index floor(u * k) resamples only them.
+        flat = np.take_along_axis(flat, np.argsort(~present, axis=-1, kind="stable"), -1)
+        keep = (np.arange(n) < k[:, None])[:, None, :]
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, flat.size))
+    boots = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN coordinates give NaN, by design
+        estimate = fn(flat, axis=-1)
+        for start in range(0, int(n_boot), chunk):
+            b = min(chunk, int(n_boot) - start)
+            if omit:
+                idx = np.floor(rng.random((b, n))[None] * k[:, None, None]).astype(np.int64)
+                idx = np.minimum(idx, np.maximum(k - 1, 0)[:, None, None])
+                res = np.where(keep, np.take_along_axis(flat[:, None, :], idx, axis=-1), np.nan)
+            else:
+                res = flat[:, rng.integers(0, n, size=(b, n))]
+            boots.append(np.asarray(fn(res, axis=-1), dtype=float))
+    boot = np.concatenate(boots, axis=-1)
+    alpha = 1.0 - level
+    # inverted_cdf picks order statistics: no interpolation between +inf values (censored times).
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=-1, method="inverted_cdf")
+    shape = lambda a: np.asarray(a, dtype=float).reshape(batch_shape)[()]  # noqa: E731
+    return shape(estimate), shape(lo), shape(hi)
+
+
+def _coord_label(da: xr.DataArray, flat_index: int) -> str:
+    pos = np.unravel_index(flat_index, da.shape)
+    return ", ".join(f"{d}={da[d].values[i].item() if d in da.coords else i}"
+                     for d, i in zip(da.dims, pos))
+
+
+def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = "seed", tol: float,
+                relative: bool = True, level: float = 0.95, name: str, n_boot: int = 2000,
+                seed: int = 0, min_members: int = 2) -> Verdict:
+    """Check that the member mean of ``sim`` matches ``theory`` within ``±tol`` at every coordinate.
+
+    At each coordinate (every dim of ``sim`` but ``over``), the bootstrap CI of
+    ``mean(sim) - theory`` (or ``(mean(sim) - theory) / |theory|`` when ``relative``) must lie
+    inside ``[-tol, tol]``. The verdict reports the worst coordinate: the one whose interval
+    reaches furthest from zero. Non-finite members are excluded per coordinate and counted; a
+    coordinate with fewer than ``min_members`` finite members fails.
+
+    Args:
+        sim: simulated metric with a member dimension ``over``.
+        theory: prediction, a number or a DataArray broadcast against ``sim`` by name (its
+            shared coordinates must match exactly).
+        over: the member dimension (resampled by the bootstrap).
+        tol: equivalence margin, in the units of the effect (relative or absolute).
+        relative: compare relative errors instead of differences.
+        level: confidence level of the interval (0.90 is the classic TOST at alpha = 0.05).
+        name: identifier printed in the verdict.
+        n_boot: bootstrap resamples.
+        seed: bootstrap seed.
+        min_members: fewest finite members a coordinate needs to be judged.
+
+    Returns:
+        A :class:`Verdict`; ``per_coord`` holds the per-coordinate estimate, interval, count and
+        pass flag.
+
+    Example:
+        >>> sim = xr.DataArray(np.full((3, 8), 2.0) + np.linspace(0, 0.02, 8), dims=("lr", "seed"),
+        ...                    coords={"lr": [0.1, 0.2, 0.3]})
+        >>> print(equivalence(sim, 2.0, tol=0.1, name="flat", n_boot=200))
+        PASS flat: rel.err 0.005 [0.00304, 0.00732] within ±0.1 (n=24 members); worst at lr=0.1
+    """
+    if not isinstance(sim, xr.DataArray):
+        raise TypeError(f"equivalence {name!r}: sim must be an xarray.DataArray, got {type(sim).__name__}")
+    if over not in sim.dims:
+        raise ValueError(f"equivalence {name!r}: over={over!r} is not a dimension of sim {sim.dims}")
+    if not (np.isfinite(tol) and tol > 0):
+        raise ValueError(f"equivalence {name!r}: tol must be a positive number, got {tol!r}")
+    _check_level(level, f"equivalence {name!r}")
+    if not isinstance(theory, xr.DataArray) and np.ndim(theory) != 0:
+        raise TypeError(f"equivalence {name!r}: theory must be a number or a DataArray with named "
+                        f"dims, got an array of shape {np.shape(theory)}")
+    th = theory if isinstance(theory, xr.DataArray) else xr.DataArray(float(theory))
+    if over in th.dims:
+        raise ValueError(f"equivalence {name!r}: theory must not have the member dim over={over!r}")
+    try:
+        sim_a, th_a = xr.align(sim, th, join="exact")
+    except ValueError as err:
+        raise ValueError(f"equivalence {name!r}: sim and theory coordinates differ: {err}") from None
+    th_b = th_a.broadcast_like(sim_a.isel({over: 0}, drop=True))
+    for bad, why in ((~np.isfinite(th_b.values), "not finite"),
+                     ((th_b.values == 0) & relative, "0 (relative=True divides by it)")):
+        if bad.any():
+            where = _coord_label(th_b, int(np.flatnonzero(bad.ravel())[0])) or "the scalar"
+            raise ValueError(f"equivalence {name!r}: theory is {why} at {where}")
+    effect = (sim_a - th_b) / (abs(th_b) if relative else 1.0)
+    effect = effect.where(np.isfinite(sim_a)).transpose(..., over)
+    counts = effect.notnull().sum(over)
+    n = counts.values
+    est, lo, hi = (np.asarray(a) for a in bootstrap_ci(
+        effect.values, axis=-1, n_boot=n_boot, level=level, seed=seed, nan_policy="omit"))
+    ok = (n >= min_members) & (lo >= -tol) & (hi <= tol)
+    # worst coordinate: the interval reaching furthest from zero; unjudgeable ones first
+    reach = np.where(np.isnan(lo + hi) | (n < min_members), np.inf, np.maximum(-lo, hi))
+    worst = int(np.argmax(reach))
+    where, n_worst = _coord_label(counts, worst), int(n.ravel()[worst])
+    detail = f"worst at {where}" if where else ""
+    if n_worst < min_members:
+        detail += (": " if detail else "") + f"only {n_worst} finite member(s), need {min_members}"
+    if (~ok).sum() > 1:
+        detail += f"; {int((~ok).sum())} of {ok.size} coordinates fail"
+    per_coord = xr.Dataset({k: (counts.dims, np.reshape(v, n.shape)) for k, v in {
+        "estimate": est, "lo": lo, "hi": hi, "n_members": n, "passed": ok}.items()},
+        coords=counts.coords)
+    return Verdict(
+        name=name, passed=bool(ok.all()), effect=float(est.ravel()[worst]),
+        interval=(float(lo.ravel()[worst]), float(hi.ravel()[worst])), tolerance=float(tol),
+        n_members=int(n.sum()), detail=detail, label="rel.err" if relative else "diff",
+        n_excluded=int(effect.size - n.sum()), per_coord=per_coord)

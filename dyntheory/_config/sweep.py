@@ -1,0 +1,289 @@
+"""The sweep: a frozen, validated, hashable description of a whole population.
+
+Every invalid value fails here, at construction, with an error that names the field and the value,
+before any compute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dyntheory._config.hparams import HPARAMS
+from dyntheory._config.metric import Metric, as_metric, describe
+from dyntheory._config.random import STREAM_SEED_AXES
+from dyntheory._config.schedule import every, pythia_schedule
+
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
+DTYPES = ("float32", "float64")
+# Where each hyperparameter must live; (low, high, low_inclusive).
+_HP_RANGE = {
+    "lr": (0.0, math.inf, False), "momentum": (0.0, 1.0, True), "weight_decay": (0.0, math.inf, True),
+    "init_scale": (0.0, math.inf, True), "b1": (0.0, 1.0, True), "b2": (0.0, 1.0, True),
+    "eps": (0.0, math.inf, False),
+}
+
+
+def _check_hparam(name: str, value: Any, where: str) -> float:
+    lo, hi, lo_incl = _HP_RANGE[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    v = float(value)
+    ok = math.isfinite(v) and (v >= lo if lo_incl else v > lo) and v < hi
+    if not ok:
+        rng = f"{'[' if lo_incl else '('}{lo}, {hi})"
+        raise ValueError(f"{where} must be finite and in {rng}, got {value!r}")
+    return v
+
+
+def _check_steps(name: str, values, steps: int) -> tuple[int, ...]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= steps:
+            raise ValueError(f"Sweep.{name} steps must be integers in [0, steps={steps}], got {v!r}")
+        out.append(int(v))
+    if not out:
+        raise ValueError(f"Sweep.{name} must not be empty")
+    return tuple(sorted(set(out)))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Sweep:
+    """A population: a task, a model, an optimizer and a cartesian grid of named axes x seeds.
+
+    Args:
+        task: a task from ``dyntheory.tasks``.
+        model: a model from ``dyntheory.models``.
+        optimizer: ``sgd``, ``momentum`` (heavy ball), ``adam`` (L2 added to the gradient) or
+            ``adamw`` (decoupled weight decay).
+        steps: optimizer steps per member.
+        batch_size: minibatch size; ``None`` is full batch (finite tasks only).
+        lr, momentum, weight_decay, init_scale, b1, b2, eps: default hyperparameters; any of them
+            may be swept in ``axes`` and then varies per member without recompiling.
+        schedule: learning-rate schedule over ``steps`` (``warmup`` steps of linear warm-up for
+            ``warmup_cosine``).
+        axes: name -> values. Names are hyperparameters above, stream seeds (``task_seed``,
+            ``init_seed``, ``data_seed``, ``noise_seed``), or fields of the task or model. Task
+            fields that only change values (e.g. ``noise``) are traced; fields that change shapes
+            (``widths``, ``depth``, ``train_frac``, ``n_bits``...) become compiled groups.
+        seeds: number of replicate seeds (0..seeds-1) or an explicit sequence of seed values.
+        record: metric steps: ``None`` for a Pythia-like schedule, an int ``k`` for every k steps,
+            or a sequence of steps.
+        checkpoints: steps at which every member's full training state is stored; ``None`` means
+            the record steps.
+        metrics: extra metrics, name -> ``fn(params, batch) -> scalar`` or a ``Metric`` object.
+        dtype: ``float32`` or ``float64`` (x64 is enabled for the run).
+
+    Example:
+        >>> import dyntheory as dt
+        >>> sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4), model=dt.models.Linear(),
+        ...                  steps=10, batch_size=8, axes={"lr": [0.1, 0.2]}, seeds=2)
+        >>> sweep.n_members
+        4
+    """
+
+    task: Any
+    model: Any
+    optimizer: str = "sgd"
+    steps: int
+    batch_size: int | None = None
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    init_scale: float = 1.0
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+    schedule: str = "constant"
+    warmup: int = 0
+    axes: Mapping[str, Sequence[Any]] = dataclasses.field(default_factory=dict)
+    seeds: int | Sequence[int] = 1
+    record: int | Sequence[int] | None = None
+    checkpoints: Sequence[int] | None = None
+    metrics: Mapping[str, Callable | Metric] = dataclasses.field(default_factory=dict)
+    dtype: str = "float32"
+
+    def __post_init__(self):
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Sweep.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Sweep.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"Sweep.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"Sweep.steps must be an integer >= 1, got {self.steps!r}")
+        if not isinstance(self.warmup, int) or not 0 <= self.warmup <= self.steps:
+            raise ValueError(f"Sweep.warmup must be an integer in [0, steps], got {self.warmup!r}")
+        for name in HPARAMS:
+            _check_hparam(name, getattr(self, name), f"Sweep.{name}")
+        if self.batch_size is None:
+            if not self.task.finite:
+                raise ValueError(f"Sweep.batch_size must be an integer for a streaming task "
+                                 f"({type(self.task).__name__} without n_train), got None")
+        elif isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"Sweep.batch_size must be an integer >= 1 or None, got {self.batch_size!r}")
+        # Seeds.
+        seeds = self.seeds
+        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+            if seeds < 1:
+                raise ValueError(f"Sweep.seeds must be >= 1, got {seeds!r}")
+            seeds = tuple(range(int(seeds)))
+        else:
+            seeds = tuple(seeds)
+            if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+                                for s in seeds) or len(set(seeds)) != len(seeds):
+                raise ValueError(f"Sweep.seeds must be a count >= 1 or distinct integers >= 0, got {self.seeds!r}")
+            seeds = tuple(int(s) for s in seeds)
+        set_("seeds", seeds)
+        set_("axes", self._checked_axes())
+        # Schedules.
+        if self.record is None:
+            record = pythia_schedule(self.steps)
+        elif isinstance(self.record, (int, np.integer)) and not isinstance(self.record, bool):
+            if self.record < 1:
+                raise ValueError(f"Sweep.record must be >= 1 when an interval, got {self.record!r}")
+            record = every(int(self.record), self.steps)
+        else:
+            record = _check_steps("record", self.record, self.steps)
+        set_("record", record)
+        ckpt = record if self.checkpoints is None else _check_steps("checkpoints", self.checkpoints, self.steps)
+        set_("checkpoints", ckpt)
+        metrics = {}
+        for name, m in dict(self.metrics).items():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ValueError(f"Sweep.metrics names must be identifiers, got {name!r}")
+            metrics[name] = as_metric(name, m)
+        set_("metrics", tuple(sorted(metrics.items())))
+        for _, task, model in self.static_groups():
+            model.check(task.spec())
+
+    def _checked_axes(self) -> tuple[tuple[str, tuple], ...]:
+        out = []
+        for name, values in dict(self.axes).items():
+            where = f"Sweep.axes[{name!r}]"
+            kind = self.axis_kind(name)
+            values = tuple(values) if not isinstance(values, (str, bytes)) else (values,)
+            if not values:
+                raise ValueError(f"{where} must not be empty")
+            checked = []
+            for i, v in enumerate(values):
+                if kind == "hparam":
+                    checked.append(_check_hparam(name, v, f"{where}[{i}]"))
+                elif kind == "stream":
+                    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                        raise ValueError(f"{where}[{i}] must be an integer >= 0, got {v!r}")
+                    checked.append(int(v))
+                else:
+                    owner = self.task if kind.startswith("task") else self.model
+                    if isinstance(v, list):
+                        v = tuple(v)
+                    try:
+                        dataclasses.replace(owner, **{name: v})
+                    except (ValueError, TypeError) as e:
+                        raise ValueError(f"{where}[{i}] = {v!r} is invalid: {e}") from None
+                    checked.append(v)
+            if len(set(map(repr, checked))) != len(checked):
+                raise ValueError(f"{where} has repeated values: {values!r}")
+            out.append((name, tuple(checked)))
+        return tuple(out)
+
+    def axis_kind(self, name: str) -> str:
+        """``hparam``, ``stream``, ``task_traced``, ``task_static`` or ``model_static``."""
+        if name in HPARAMS:
+            return "hparam"
+        if name in STREAM_SEED_AXES:
+            return "stream"
+        if name == "seed":
+            raise ValueError("Sweep.axes may not contain 'seed'; use Sweep.seeds")
+        task_fields = {f.name for f in dataclasses.fields(self.task)}
+        if name in task_fields:
+            return "task_traced" if name in type(self.task).traced_fields else "task_static"
+        if dataclasses.is_dataclass(self.model) and name in {f.name for f in dataclasses.fields(self.model)}:
+            return "model_static"
+        allowed = sorted(set(HPARAMS) | set(STREAM_SEED_AXES) | task_fields
+                         | ({f.name for f in dataclasses.fields(self.model)} if dataclasses.is_dataclass(self.model) else set()))
+        raise ValueError(f"Sweep.axes has unknown axis {name!r}; allowed: {allowed}")
+
+    # ---- derived structure -------------------------------------------------------------------
+    @property
+    def axes_dict(self) -> dict[str, tuple]:
+        return dict(self.axes)
+
+    def names(self, *kinds: str) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.axes if self.axis_kind(n) in kinds)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Dimensions of every per-member result, in user order: the axes then ``seed``."""
+        return tuple(n for n, _ in self.axes) + ("seed",)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(v) for _, v in self.axes) + (len(self.seeds),)
+
+    @property
+    def n_members(self) -> int:
+        return int(np.prod(self.shape))
+
+    def static_groups(self) -> list[tuple[dict[str, Any], Any, Any]]:
+        """(static coordinates, task, model) per compiled group, in grid order."""
+        names = self.names("task_static", "model_static")
+        axes = self.axes_dict
+        out = []
+        for combo in itertools.product(*(axes[n] for n in names)):
+            coords = dict(zip(names, combo))
+            task = dataclasses.replace(self.task, **{k: v for k, v in coords.items()
+                                                     if self.axis_kind(k) == "task_static"})
+            model = dataclasses.replace(self.model, **{k: v for k, v in coords.items()
+                                                       if self.axis_kind(k) == "model_static"})
+            out.append((coords, task, model))
+        return out
+
+    @property
+    def segment_steps(self) -> tuple[int, ...]:
+        return tuple(sorted(set(self.record) | set(self.checkpoints)))
+
+    def config(self) -> dict[str, Any]:
+        """A JSON-serialisable description; two sweeps with equal configs produce equal runs."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "task":
+                v = v.config()
+            elif f.name == "model":
+                v = _describe(v)
+            elif f.name == "metrics":
+                v = {k: describe(m) for k, m in v}
+            elif f.name == "axes":
+                v = [[k, [_jsonable(x) for x in vals]] for k, vals in v]
+            out[f.name] = _jsonable(v)
+        return out
+
+
+def _describe(obj) -> dict[str, Any]:
+    if dataclasses.is_dataclass(obj):
+        d = {"type": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            d[f.name] = repr(v) if f.name == "module" else v
+        return d
+    return {"type": type(obj).__name__, "repr": repr(obj)}
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating,)):
+        return float(v)
+    return v

@@ -1,0 +1,127 @@
+"""``branch``: continue a stored run from a checkpoint with some hyperparameters changed.
+
+Every member restarts from its full stored state (parameters, optimizer state, metric state) and
+keeps its own task, data and noise streams, so a branched member and its unbranched twin see the
+same batches at the same steps: a paired counterfactual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from dyntheory._config.hparams import HPARAMS
+from dyntheory._engine.layout import Layout
+from dyntheory._config.random import as_key
+from dyntheory._engine.run import Run, coord_label
+from dyntheory._config.sweep import _check_hparam
+from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished,
+                              initial_parts, make_parts, population_inputs, resumed_parts, run_group,
+                              static_index, unflatten_state)
+
+BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
+
+
+def _mask(layout: Layout, coords: dict[str, Any], where: Mapping[str, Any]) -> np.ndarray:
+    mask = np.ones((layout.G, layout.M), bool)
+    for name, want in where.items():
+        wanted = want if isinstance(want, (list, tuple, set)) else [want]
+        wanted = [coord_label(w) for w in wanted]
+        if name in coords:  # a static axis: the whole compiled group is in or out
+            mask &= coord_label(coords[name]) in wanted
+        else:
+            mask &= np.isin(layout.coord(name), wanted)
+    return mask
+
+
+def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[str, Any] | None = None,
+           steps: int | None = None, record=None, checkpoints=None, store: str | None = None,
+           progress: bool | None = None, overwrite: bool = False, sweep=None,
+           max_members: int | None = None, max_resident: int | None = None) -> Run:
+    """Start a new run from checkpoint ``step`` of ``run`` with hyperparameters changed.
+
+    Args:
+        run: a finished run (from ``dt.train`` or ``dt.load``; a loaded run needs ``sweep=``).
+        step: a checkpoint step of ``run``.
+        changes: hyperparameter -> new value (``lr``, ``momentum``, ``weight_decay``, ``b1``,
+            ``b2``, ``eps``).
+        where: axis -> value or list of values selecting the members to change (all if None);
+            the others continue unchanged, bit-identical to ``run`` for the same steps.
+        steps: the new run's total length (default: the original's).
+        record, checkpoints: schedules of the new run (default: the original's from ``step`` on).
+        max_members, max_resident: as in ``dt.train``.
+
+    Returns:
+        A ``Run`` over the same grid whose metrics start after ``step`` (the parent holds the
+        values at ``step``; re-measuring would advance stateful metrics twice); its Dataset has a
+        ``branched`` variable marking the changed members.
+
+    Example:
+        >>> twin = branch(run, step=512, changes={"lr": 0.01}, where={"lr": 0.1})  # doctest: +SKIP
+    """
+    check_sizes("branch", max_members=max_members, max_resident=max_resident)
+    sweep = sweep if sweep is not None else run.sweep
+    if sweep is None:
+        raise ValueError("branch: this run was loaded without its Sweep; pass sweep=")
+    if step not in run.checkpoints:
+        raise ValueError(f"branch: step={step!r} is not a checkpoint of the run; checkpoints: {list(run.checkpoints)}")
+    for name, value in changes.items():
+        if name not in BRANCHABLE:
+            raise ValueError(f"branch: changes may name {BRANCHABLE}, got {name!r}")
+        _check_hparam(name, value, f"branch: changes[{name!r}]")
+    where = dict(where or {})
+    allowed = set(sweep.dims)
+    for name in where:
+        if name not in allowed:
+            raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(allowed)}")
+    steps = sweep.steps if steps is None else steps
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= step:
+        raise ValueError(f"branch: steps must be an integer > step={step}, got {steps!r}")
+    keep = lambda sched: tuple(sorted({s for s in sched if step < s <= steps} | {steps}))  # noqa: E731
+    new = dataclasses.replace(sweep, steps=steps,
+                              record=keep(sweep.record) if record is None else record,
+                              checkpoints=keep(sweep.checkpoints) if checkpoints is None else checkpoints)
+    if min(new.segment_steps) <= step:
+        raise ValueError(f"branch: record and checkpoints must be > step={step}")
+    root = as_key(np.asarray(run.meta["key"], dtype=np.uint32))
+    origin = {"parent": str(run.path), "step": step, "changes": dict(changes),
+              "where": {k: coord_label(v) if not isinstance(v, list) else [coord_label(x) for x in v]
+                        for k, v in where.items()}}
+    with jax.enable_x64(new.dtype == "float64"):
+        check_lapack("branch", new, new.static_groups(), store, overwrite)
+    st = _open_store(new, root, store, overwrite, extra={"branch": origin})
+    if st.meta["complete"]:
+        return Run(st, new)
+    show = __import__("sys").stderr.isatty() if progress is None else progress
+    groups = new.static_groups()
+    branched = np.zeros(new.shape, bool)
+    with jax.enable_x64(new.dtype == "float64"), \
+            tqdm(total=(steps - step) * len(groups), disable=not show, desc="branch") as bar:
+        for gid, (coords, task, model) in enumerate(groups):
+            layout = Layout(new)
+            fns = compiled(new, task, model)
+            parts = resumed_parts(st, gid, make_parts(new, layout, fns, max_members, max_resident))
+            mask = _mask(layout, coords, where)
+            hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
+            hps = dataclasses.replace(hps, **{
+                k: jnp.where(jnp.asarray(mask), jnp.asarray(v, getattr(hps, k).dtype), getattr(hps, k))
+                for k, v in changes.items()})
+            branched[static_index(new, coords)] = layout.to_user(mask)
+            inputs = population_inputs(new, root, task, layout, hps)
+
+            def from_checkpoint(ids, gid=gid, task=task, layout=layout, fns=fns, parts=parts, inputs=inputs):
+                gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, ids, inputs=inputs)
+                stored = run.state_at(step, gid, region=parts.region(ids))
+                members = parts.split(unflatten_state(parts.merge(members, ids), stored), ids=ids, local=True)
+                return gs, members, hp_parts
+
+            run_group(new, st, gid, coords, layout, fns, parts, from_checkpoint, bar, 5.0, start=step)
+    st.ensure("branched", new.shape, bool, tuple(new.dims), chunks=tuple(new.shape), fill=False)
+    st.write("branched", ..., branched)
+    return Run(finished(st), new)

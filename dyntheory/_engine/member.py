@@ -1,0 +1,156 @@
+"""One member's training step and measurement: losses, init, step, update and measure for ONE member.
+
+A member whose loss or update becomes non-finite (an update whose squared norm overflows counts;
+its parameters then can never become non-finite) is frozen at its last finite state and its
+``diverged_at`` step is recorded; the rest of the population carries on. The population wiring
+(vmaps over groups and members, chunks, parts, devices) lives in ``population``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dyntheory._config.hparams import HParams
+from dyntheory._config.metric import MetricContext
+from dyntheory._config.optim import OptSpec, make_optimizer
+from dyntheory.tasks import Batch
+
+
+class MemberState(NamedTuple):
+    params: Any
+    opt_state: Any
+    metric_state: Any
+    diverged_at: jax.Array  # int32, -1 while finite
+    update_norm: jax.Array  # norm of the last applied update
+
+
+class GroupState(NamedTuple):
+    task_state: Any
+    tp: dict
+    data_key: jax.Array
+    noise_key: jax.Array
+
+
+def regression_loss(pred, y):
+    """0.5 * mean over the batch of the squared error summed over outputs."""
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(pred - y), axis=-1))
+
+
+def classification_loss(logits, y):
+    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
+
+
+def accuracy(logits, y):
+    return jnp.mean(jnp.argmax(logits, axis=-1) == y)
+
+
+def _tree_sum(tree) -> jax.Array:
+    leaves = [jnp.sum(x) for x in jax.tree.leaves(tree)]
+    return sum(leaves[1:], leaves[0]) if leaves else jnp.array(0.0)
+
+
+def _select(ok, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+class Member:
+    """One member's training math for one static group (fixed task and model shapes).
+
+    Every method here sees ONE member (and its data stream's ``GroupState``); nothing knows of
+    populations, chunks or devices. ``Population`` vmaps these methods; ``reference`` scans them.
+    """
+
+    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple):
+        self.task, self.model, self.opt = task, model, opt
+        self.batch_size, self.metrics = batch_size, metrics
+        self.spec = task.spec()
+        self.lr_scales = model.lr_scales(self.spec, opt.name)
+        self.classification = task.kind == "classification"
+        self.loss_of = classification_loss if self.classification else regression_loss
+
+    # ---- one member -------------------------------------------------------------------------
+    def loss(self, params, batch: Batch):
+        return self.loss_of(self.model.apply(params, batch.x), batch.y)
+
+    def optimizer(self, hp: HParams):
+        return make_optimizer(self.opt, hp, self.lr_scales)
+
+    def member_init(self, init_key, hp: HParams) -> MemberState:
+        params = self.model.init(jax.random.fold_in(init_key, 0), hp, self.spec)
+        opt_state = self.optimizer(hp).init(params)
+        mstate = tuple(m.init(params, jax.random.fold_in(init_key, 1 + i))
+                       for i, (_, m) in enumerate(self.metrics))
+        return MemberState(params, opt_state, mstate, jnp.int32(-1), jnp.zeros((), _float(params)))
+
+    def member_step(self, ms: MemberState, hp: HParams, batch: Batch, t) -> MemberState:
+        loss, grads = jax.value_and_grad(self.loss)(ms.params, batch)
+        return self.member_update(ms, hp, loss, grads, t)
+
+    def member_update(self, ms: MemberState, hp: HParams, loss, grads, t) -> MemberState:
+        updates, opt_state = self.optimizer(hp).update(grads, ms.opt_state, ms.params)
+        params = optax.apply_updates(ms.params, updates)
+        # The update's squared norm, finite, also proves the new parameters finite, so they need no
+        # reduction of their own (measured: W1 step 1.1x): every |u| < sqrt(max) then, and a finite
+        # p plus such a u cannot round past max (half an ulp at max is 2^103 in float32, 2^970 in
+        # float64, against sqrt(max) = 2^64, 2^512). An update whose squared norm overflows counts
+        # as divergence.
+        sq = _tree_sum(jax.tree.map(jnp.square, updates))
+        alive = ms.diverged_at < 0
+        finite = jnp.isfinite(loss) & jnp.isfinite(sq)
+        ok = alive & finite
+        return MemberState(
+            params=_select(ok, params, ms.params),
+            opt_state=_select(ok, opt_state, ms.opt_state),
+            metric_state=ms.metric_state,
+            diverged_at=jnp.where(alive & ~finite, jnp.int32(t), ms.diverged_at),
+            update_norm=jnp.where(ok, jnp.sqrt(sq), ms.update_norm).astype(ms.update_norm.dtype),
+        )
+
+    def member_core(self, params, train: Batch, test: Batch) -> dict:
+        """Losses, accuracies and the training gradient of one member."""
+        def loss_and_out(p, batch):  # the forward pass once, for the loss and the accuracy
+            pred = self.model.apply(p, batch.x)
+            return self.loss_of(pred, batch.y), pred
+
+        (train_loss, train_pred), grads = jax.value_and_grad(loss_and_out, has_aux=True)(params, train)
+        test_loss, test_pred = loss_and_out(params, test)
+        out = {"train_loss": train_loss, "test_loss": test_loss, "grads": grads}
+        if self.classification:
+            out["train_acc"] = accuracy(train_pred, train.y)
+            out["test_acc"] = accuracy(test_pred, test.y)
+        return out
+
+    def member_measure(self, ms: MemberState, hp: HParams, gs: GroupState, train: Batch,
+                       test: Batch, t) -> tuple[dict, Any]:
+        core = self.member_core(ms.params, train, test)
+        grads = core.pop("grads")
+        out = {"train_loss": core.pop("train_loss"), "test_loss": core.pop("test_loss"),
+               "param_norm": optax.tree.norm(ms.params), "grad_norm": optax.tree.norm(grads),
+               "update_norm": ms.update_norm, **core}
+        ctx = MetricContext(ms.params, self.model.apply, self.loss, train, hp, gs.task_state, t)
+        new_states = []
+        for (name, metric), state in zip(self.metrics, ms.metric_state):
+            value, state = metric(state, ctx)
+            out[name] = jnp.asarray(value)
+            new_states.append(state)
+        return out, tuple(new_states)
+
+    # ---- one member's data stream --------------------------------------------------------------
+    def group_setup(self, task_key, noise_key, data_key, tp) -> GroupState:
+        return GroupState(self.task.setup(task_key, noise_key, tp), tp, data_key, noise_key)
+
+    def group_batch(self, gs: GroupState, t) -> Batch:
+        return self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t, self.batch_size)
+
+    def group_sets(self, gs: GroupState, t) -> tuple[Batch, Batch]:
+        sets = self.task.eval_sets(gs.task_state, gs.tp)
+        train = sets["train"] if sets["train"] is not None else self.group_batch(gs, t)
+        return train, sets["test"]
+
+def _float(params):
+    leaves = jax.tree.leaves(params)
+    return leaves[0].dtype if leaves else jnp.float32

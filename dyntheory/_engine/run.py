@@ -1,0 +1,154 @@
+"""A finished (or loaded) run: labelled metrics and every member's checkpoints."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from dyntheory._engine.layout import to_user
+from dyntheory._engine.store import Store
+
+
+def coord_label(v: Any) -> Any:
+    """Coordinate value for xarray: tuples (e.g. ``widths``) become ``"32,64"`` strings."""
+    if isinstance(v, (tuple, list)):
+        return ",".join(map(str, v))
+    return v
+
+
+def _nest(entries_and_values) -> Any:
+    """Rebuild nested dicts/lists from (path entries, value) pairs."""
+    root: dict = {}
+    for entries, value in entries_and_values:
+        node = root
+        for a, b in zip(entries[:-1], entries[1:]):
+            node = node.setdefault(a, {})
+        node[entries[-1]] = value
+
+    def fix(node):
+        if not isinstance(node, dict):
+            return node
+        if node and all(isinstance(k, int) for k in node):
+            return [fix(node[i]) for i in sorted(node)]
+        return {k: fix(v) for k, v in node.items()}
+
+    return fix(root)
+
+
+class Run:
+    """Results of ``dt.train`` or ``dt.load``.
+
+    Attributes:
+        metrics: ``xarray.Dataset`` with dims = sweep axes + ``seed`` + ``step``; ``diverged_at``
+            (-1 for members that stayed finite) has no ``step`` dim. ``attrs`` carry the config
+            (JSON), the key and package versions.
+        sweep: the ``Sweep`` (None for a loaded run unless given to ``dt.load``).
+    """
+
+    def __init__(self, store: Store, sweep=None):
+        self.store, self.sweep = store, sweep
+        self.meta = store.meta
+
+    def __repr__(self):
+        dims = dict(zip(self.meta["dims"], self.meta["shape"]))
+        return f"Run({self.store.path or '<memory>'}, dims={dims}, steps={self.meta['config']['steps']})"
+
+    @property
+    def path(self) -> str | None:
+        return self.store.path
+
+    @property
+    def record(self) -> tuple[int, ...]:
+        return tuple(self.meta["record"])
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        return tuple(self.meta["checkpoints"])
+
+    @property
+    def coords(self) -> dict[str, list]:
+        return self.meta["coords"]
+
+    @functools.cached_property
+    def metrics(self) -> xr.Dataset:
+        dims = tuple(self.meta["dims"])
+        coords = {d: self.coords[d] for d in dims} | {"step": list(self.record)}
+        data = {name: (dims + ("step",), self.store.read(f"metrics/{name}"))
+                for name in self.meta["metrics"]}
+        data["diverged_at"] = (dims, self.store.read("diverged_at"))
+        if "branched" in self.store.group:
+            data["branched"] = (dims, self.store.read("branched"))
+        attrs = {"config": json.dumps(self.meta["config"], sort_keys=True),
+                 "key": json.dumps(self.meta["key"]), "versions": json.dumps(self.meta["versions"]),
+                 "dyntheory_store": str(self.store.path)}
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def _group(self, static: dict[str, Any]) -> int:
+        names = self.meta["static_dims"]
+        unknown = [k for k in static if k not in names]
+        if unknown:
+            raise ValueError(f"params_at: {unknown} are not static axes of this run (static: {names})")
+        missing = [n for n in names if n not in static]
+        if missing:
+            raise ValueError(f"params_at: this run has compiled groups over {names}; select one with "
+                             f"keyword arguments, e.g. {missing[0]}={self.coords[missing[0]][0]!r}")
+        combos = list(itertools.product(*(self.coords[n] for n in names)))
+        want = tuple(coord_label(static[n]) for n in names)
+        if want not in combos:
+            raise ValueError(f"params_at: no group with {dict(zip(names, want))}; "
+                             f"available: {[dict(zip(names, c)) for c in combos]}")
+        return combos.index(want)
+
+    def _ckpt_index(self, step: int) -> int:
+        if step not in self.checkpoints:
+            raise ValueError(f"step={step!r} is not a checkpoint of this run; checkpoints: "
+                             f"{list(self.checkpoints)}")
+        return self.checkpoints.index(step)
+
+    def state_at(self, step: int, gid: int = 0, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
+        """Every stored leaf of the full member state at a checkpoint, in (groups, members) layout
+        (only ``region`` of it, e.g. ``(slice(0, 10),)`` for the first ten groups, if given)."""
+        idx = self._ckpt_index(step)
+        names = [n for n, _ in self.store.progress(gid)["paths"]]
+        return self.store.read_state(f"ckpt/g{gid}", names, index=idx, region=region)
+
+    def params_at(self, step: int, **static: Any) -> Any:
+        """Every member's parameters at checkpoint ``step``.
+
+        Returns the model's parameter pytree whose leaves have the run's traced dims first
+        (sweep axes and ``seed``, in order), then the parameter's own shape. Runs with static
+        axes (e.g. ``widths``) need those selected: ``run.params_at(512, widths="64")``.
+        """
+        gid = self._group(static)
+        idx = self._ckpt_index(step)
+        paths = self.store.progress(gid)["paths"]
+        dims = [d for d in self.meta["dims"] if d not in self.meta["static_dims"]]
+        sizes = self.coords
+        pairs = []
+        for name, entries in paths:
+            if entries[0] != "params":
+                continue
+            leaf = self.store.read(f"ckpt/g{gid}/{name}", idx)
+            pairs.append((entries[1:], to_user(leaf, self.meta["group_dims"], self.meta["member_dims"],
+                                               dims, sizes)))
+        return _nest(pairs)
+
+
+def load(path: str, *, verify: bool = True, sweep=None) -> Run:
+    """Open a stored run; by default check every array against the run's sha256 manifest.
+
+    Example:
+        >>> run = load("runs/ts")  # doctest: +SKIP
+    """
+    if not Store.exists(path):
+        raise FileNotFoundError(f"load: no dyntheory store at {path!r}")
+    st = Store.open(path)
+    if verify:
+        st.verify()
+    return Run(st, sweep)

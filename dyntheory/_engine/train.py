@@ -1,0 +1,394 @@
+"""``train``: run a whole sweep, chunk by chunk between recordings, into a resumable store."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import sys
+import time
+from importlib import metadata
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from dyntheory._platform.hosts import agree, barrier, common, is_writer, multi
+from dyntheory._platform.lapack import refuse_lapack, several_cpu_devices
+from dyntheory._engine.layout import Layout
+from dyntheory._config.optim import OptSpec
+from dyntheory._config.hparams import HPARAMS, HParams
+from dyntheory._engine.parts import (Parts, default_max_members, default_resident, member_bytes,
+                              part_members, state_bytes)
+from dyntheory._config.random import as_key, key_record
+from dyntheory._engine.lowering import lapack_calls
+from dyntheory._engine.run import Run, coord_label
+from dyntheory._engine.member import MemberState
+from dyntheory._engine.population import Population
+from dyntheory._platform.memory import memory_budget
+from dyntheory._engine.store import Store, leaf_name, path_entries
+from dyntheory._config.sweep import Sweep
+
+_VERSIONED = ("jax", "jaxlib", "flax", "optax", "numpy", "sympy", "xarray", "zarr", "dyntheory")
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def metric_names(sweep: Sweep) -> list[str]:
+    base = ["train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"]
+    if sweep.task.kind == "classification":
+        base += ["train_acc", "test_acc"]
+    return base + [name for name, _ in sweep.metrics]
+
+
+def _meta(sweep: Sweep, key) -> dict[str, Any]:
+    return {
+        "config": sweep.config(), "key": key_record(key), "versions": versions(),
+        "dims": list(sweep.dims), "shape": list(sweep.shape),
+        "coords": {n: [coord_label(v) for v in vals] for n, vals in sweep.axes} | {"seed": list(sweep.seeds)},
+        "record": list(sweep.record), "checkpoints": list(sweep.checkpoints),
+        "static_dims": list(sweep.names("task_static", "model_static")),
+        "metrics": metric_names(sweep), "dtype": sweep.dtype,
+        "group_dims": list(Layout(sweep).group_dims), "member_dims": list(Layout(sweep).member_dims),
+    }
+
+
+def _diff(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: dict | None = None) -> Store:
+    meta = _meta(sweep, key)
+    meta["config"].update(extra or {})
+    reuse = Store.exists(store) and not overwrite
+    if reuse:  # every process checks, so a refusal is raised on all of them
+        st = Store.open(store)
+        old = st.meta
+        differs = _diff(old["config"], meta["config"])
+        if old["key"] != meta["key"]:
+            differs.append("key")
+        if differs:
+            raise ValueError(f"store {store!r} holds a different sweep (differs in: {', '.join(differs)}); "
+                             "pass overwrite=True or choose another store")
+    barrier("store checked")
+    if reuse:
+        return st
+    if is_writer(store):
+        st = Store.create(store, meta, overwrite=overwrite)
+    barrier("store created")
+    return st if is_writer(store) else Store.open(store)
+
+
+def finished(st: Store) -> Store:
+    """Seal the store (manifest); other processes reopen it once the writer has."""
+    st.finish()
+    barrier("store finished")
+    return st if st.writer else Store.open(st.path)
+
+
+def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None = None,
+          overwrite: bool = False, resume_every: float | None = None, max_members: int | None = None,
+          max_resident: int | None = None) -> Run:
+    """Train every member of ``sweep`` and return the labelled results.
+
+    Args:
+        sweep: the population.
+        key: an int seed or a typed key; every member's streams derive from it and the member's
+            own coordinates.
+        store: a directory for the Zarr store (None keeps everything in memory). If it already
+            holds this sweep and key, an unfinished run resumes from its last finished chunk (and
+            ends bit-identical to an uninterrupted run); a finished one is simply loaded. A store
+            holding a different sweep is an error unless ``overwrite=True``.
+        progress: show a tqdm bar (default: only when stderr is a terminal).
+        overwrite: replace an existing store.
+        resume_every: seconds between writes of the resume state. Default: every 5 seconds, but
+            never so often that writing it takes more than a tenth of the run.
+        max_members: members per part of a compiled group; larger populations run as equal parts
+            in lockstep. Default: sized from the memory available (a quarter, at most 4 GiB, for
+            the state a step handles at once; ``DYNTHEORY_STEP_BYTES`` overrides). Within a part a
+            step walks the members in cache-sized chunks, so activations do not grow with it.
+        max_resident: members held in memory at once. A larger population streams through in
+            waves of parts: each wave is built, trained to the end and written to the store before
+            the next (same numbers as all at once; with a store, a killed run resumes in the wave
+            it was in). Default: what fits in 60% of the memory available
+            (``DYNTHEORY_MEMORY_BYTES`` overrides the memory).
+
+    Example:
+        >>> import dyntheory as dt
+        >>> sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4), model=dt.models.Linear(),
+        ...                  steps=20, batch_size=8, axes={"lr": [0.05, 0.1]}, seeds=3, record=10)
+        >>> run = dt.train(sweep, key=0)
+        >>> run.metrics["test_loss"].dims
+        ('lr', 'seed', 'step')
+    """
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"train: sweep must be a dyntheory.Sweep, got {type(sweep).__name__}")
+    check_sizes("train", max_members=max_members, max_resident=max_resident)
+    root = as_key(key)
+    groups = sweep.static_groups()
+    with jax.enable_x64(sweep.dtype == "float64"):
+        check_lapack("train", sweep, groups, store, overwrite)
+        plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
+    if store is None:
+        check_memory_store("train", sweep, [parts for _, _, parts in plans])
+    st = _open_store(sweep, root, store, overwrite)
+    if st.meta["complete"]:
+        return Run(st, sweep)
+    show = sys.stderr.isatty() if progress is None else progress
+    with jax.enable_x64(sweep.dtype == "float64"), \
+            tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
+        for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+            parts = resumed_parts(st, gid, parts)
+            make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
+                                          inputs=population_inputs(sweep, root, task, layout))
+            run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
+    return Run(finished(st), sweep)
+
+
+def check_sizes(where: str, **sizes) -> None:
+    for name, value in sizes.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{where}: {name} must be a positive integer or None, got {value!r}")
+
+
+def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
+    """A memory store holds every checkpoint: refuse, before any compute, one that cannot fit."""
+    need = len(sweep.checkpoints) * sum(p.G * p.M * p.state_bytes for p in parts)
+    budget = memory_budget()
+    if need > 0.5 * budget:
+        raise ValueError(f"{where}: store=None keeps all {len(sweep.checkpoints)} checkpoints of every member in "
+                         f"memory (about {need / 2 ** 30:.1f} GiB, more than half the {budget / 2 ** 30:.1f} GiB "
+                         "available); pass store=<a directory>, or fewer checkpoints")
+
+
+def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[Layout, dict, Parts]:
+    layout = Layout(sweep)
+    fns = compiled(sweep, task, model)
+    return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
+
+
+def check_lapack(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> None:
+    """On several CPU devices, refuse (before any compute) a step or metric of any of ``groups``
+    (``sweep.static_groups()``) that calls LAPACK; a finished ``store`` is loaded, not run, so
+    it is not refused. One device opens nothing and lowers nothing."""
+    if not several_cpu_devices():
+        return
+    if not overwrite and Store.exists(store) and Store.open(store).meta["complete"]:
+        return
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    for _, task, model in groups:
+        refuse_lapack(where, sweep.metrics, lambda metrics, task=task, model=model:
+                      lapack_calls(compiled(sweep, task, model, metrics), task, dtype))
+
+
+def population(sweep: Sweep, task, model) -> Population:
+    opt = OptSpec(sweep.optimizer, sweep.schedule, sweep.steps, sweep.warmup)
+    return Population(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics)
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled(task, model, opt: OptSpec, batch_size, metrics) -> dict:
+    # Keyed on the static configuration, so repeated train calls reuse jit caches.
+    return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics).build()
+
+
+def compiled(sweep: Sweep, task, model, metrics: tuple | None = None) -> dict:
+    """The population functions of ``sweep`` (with ``metrics`` instead of its own, if given)."""
+    # A constant schedule does not depend on the run length: share executables across lengths.
+    steps = 0 if sweep.schedule == "constant" else sweep.steps
+    opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
+    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics if metrics is None else metrics)
+
+
+def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:
+    """What every part is built from: the (G, M) hyperparameters, the group setup arguments and
+    the members' init keys, computed once for the whole population."""
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    hps = layout.hparams(dtype) if hps is None else hps
+    keys = layout.group_keys(root)
+    gargs = (keys["task"], keys["noise"], keys["data"], layout.task_params(task, dtype))
+    return hps, gargs, layout.init_keys(root)
+
+
+def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, ids: range | None = None,
+                  *, hps=None, inputs: tuple | None = None):
+    """Group states, member states and hyperparameters of parts ``ids`` (default: all), from
+    ``inputs`` (``population_inputs``; computed here if not given)."""
+    hps, gargs, init_keys = inputs or population_inputs(sweep, root, task, layout, hps)
+    ids = range(parts.n) if ids is None else ids
+    # Several devices in one process: setup and init run on one device, a device's block at a
+    # time, and each block moves to its device (``Parts.build``). Sharded, they ran jaxlib's
+    # batched LAPACK kernels (a teacher's SVD, a balanced init's QR) on every device at once, and
+    # each kernel held one of XLA:CPU's intra-op threads while waiting for sub-tasks queued behind
+    # the others: a deadlock (seen with gdb on two CPU devices). They run once per run, so one
+    # device costs little.
+    later = parts.mesh is not None and not multi()
+    hps_in = parts.split(hps, ids=ids, place=not later)
+    hp_parts = [parts.place(h) for h in hps_in] if later else hps_in
+    if parts.axis == 1:
+        gs_parts = [parts.build(fns["setup"], gargs, group_level=True)] * len(ids)
+    else:
+        gs_parts = [parts.build(fns["setup"], g, group_level=True) if later else fns["setup"](*g)
+                    for g in parts.split(gargs, group_level=True, ids=ids, place=not later)]
+    m_parts = [parts.build(fns["init"], (k, h)) if later else fns["init"](k, h)
+               for k, h in zip(parts.split(init_keys, ids=ids, place=not later), hps_in)]
+    return gs_parts, m_parts, hp_parts
+
+
+def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
+               max_resident: int | None = None) -> Parts:
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    one = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})  # shapes, no arrays
+    state = state_bytes(fns, one)
+    per = member_bytes(state, one)
+    max_members = default_max_members(per) if max_members is None else max_members
+    if max_resident is None:
+        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members, len(jax.devices())))
+    # The defaults follow this host's free memory; every process must cut the population alike.
+    max_members, max_resident = common(max_members, max_resident)
+    return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state)
+
+
+def resumed_parts(st: Store, gid: int, parts: Parts) -> Parts:
+    """The parts as cut by the run that left ``st``'s progress marker for group ``gid``, if any:
+    a killed run's waves cover other members when the free memory, hence the cut, has changed."""
+    prog = st.progress(gid)
+    plan = None if prog is None else prog.get("parts")
+    return parts if plan is None or plan == parts.plan() else parts.with_plan(plan)
+
+
+def flatten_state(members: MemberState) -> tuple[dict[str, np.ndarray], list]:
+    flat, _ = jax.tree_util.tree_flatten_with_path(members)
+    leaves = {leaf_name(p): np.asarray(v) for p, v in flat}
+    paths = [[leaf_name(p), path_entries(p)] for p, _ in flat]
+    return leaves, paths
+
+
+def unflatten_state(template: MemberState, leaves: dict[str, np.ndarray]) -> MemberState:
+    flat, treedef = jax.tree_util.tree_flatten_with_path(template)
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(leaves[leaf_name(p)]) for p, _ in flat])
+
+
+def static_index(sweep: Sweep, coords: dict[str, Any]) -> tuple:
+    axes = sweep.axes_dict
+    return tuple(axes[d].index(coords[d]) if d in coords else slice(None) for d in sweep.dims)
+
+
+def run_group(sweep, st: Store, gid, coords, layout, fns, parts: Parts, make_wave, bar, resume_every,
+              start: int = 0) -> None:
+    """Train one compiled group wave by wave (``Parts``); ``make_wave(ids)`` builds the
+    (group states, member states, hyperparameters) of parts ``ids`` at step ``start``.
+
+    The progress marker names the wave in progress; the waves before it are finished and written.
+    """
+    prog = st.progress(gid)
+    first = 0 if prog is None else prog.get("wave", 0)
+    if prog is not None and prog.get("done"):
+        bar.update(sweep.steps - start)
+        return
+    bar.update((sweep.steps - start) * first / parts.n_waves)
+    for w in range(first, parts.n_waves):
+        resume = prog if w == first and prog is not None and prog.get("slot") else None
+        _run_wave(sweep, st, gid, coords, layout, fns, parts, w, make_wave, bar, resume_every, start, resume)
+
+
+def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, make_wave, bar,
+              resume_every, start: int, prog: dict | None) -> None:
+    """Advance one wave's parts in lockstep through the segment steps, writing as it goes."""
+    ids = parts.wave(w)
+    last_wave = w == parts.n_waves - 1
+    region = parts.region(ids)
+    full = (layout.G, layout.M)
+    gs, members, hps = make_wave(ids)
+    sidx = static_index(sweep, coords)
+    record, ckpts = list(sweep.record), list(sweep.checkpoints)
+    n_rec = len(record)
+    t, slot = start, None
+    tick = 1 / parts.n_waves
+    if prog is not None:
+        t, slot = prog["step"], prog["slot"]
+        names = [name for name, _ in prog["paths"]]
+        wave_state = st.read_state(f"resume/{slot}/g{gid}", names, region=region)
+        members = parts.split(unflatten_state(parts.merge(members, ids), wave_state), ids=ids, local=True)
+    bar.update((t - start) * tick)
+    full_shape = tuple(sweep.shape) + (n_rec,)
+    chunks = tuple(1 if isinstance(i, int) else s for i, s in zip(sidx, sweep.shape)) + (min(n_rec, 32),)
+    dims = tuple(sweep.dims) + ("step",)
+    pending: dict[str, list] = {}  # metrics measured since the last flush, in record order
+
+    def write_user(name, block, steps_at=None):
+        """Write a (g, m[, k]) block of the wave into a user-dims array."""
+        if not region:
+            index = sidx if steps_at is None else sidx + (slice(steps_at, steps_at + block.shape[-1]),)
+            st.write(name, index, layout.to_user(block))
+            return
+        sel = layout.block_index(sidx, region, extra=0 if steps_at is None else 1)
+        if steps_at is not None:
+            sel += (np.arange(steps_at, steps_at + block.shape[-1])[None, None, :],)
+        st.write_block(name, sel, block)
+
+    def flush():
+        for name, items in pending.items():
+            block = np.stack([v for _, v in items], axis=-1)
+            st.ensure(f"metrics/{name}", full_shape, block.dtype, dims, chunks=chunks, fill=np.nan)
+            write_user(f"metrics/{name}", block, steps_at=items[0][0])
+        pending.clear()
+
+    # Metrics are flushed every ``resume_every`` seconds. The resume state is written with them on
+    # disk only (a memory store cannot be resumed), by default never so often that copying the
+    # population's state out and writing it takes over a tenth of the run.
+    adaptive = resume_every is None
+    resume_every = 5.0 if adaptive else resume_every
+    last_save = last_flush = time.monotonic()
+    save_cost = 0.0
+    resumable = st.path is not None
+    segments = [s for s in sweep.segment_steps if s >= start]
+    for s in segments:
+        if s < t or (s == t and prog is not None):
+            continue
+        members = [fns["advance"](g, m, h, t, s) for g, m, h in zip(gs, members, hps)]
+        bar.update((s - t) * tick)
+        t = s
+        if s in record:
+            outs = [fns["measure"](g, m, h, s) for g, m, h in zip(gs, members, hps)]
+            members = [m for _, m in outs]
+            out = parts.merge([o for o, _ in outs], ids)
+            for name, value in out.items():
+                pending.setdefault(name, []).append((record.index(s), value))
+        final = s == segments[-1]
+        began = time.monotonic()
+        save = final or agree(resumable and began - last_save >= max(resume_every, 9 * save_cost * adaptive))
+        if not save and began - last_flush >= resume_every:
+            flush()
+            last_flush = began
+        if s in ckpts or save:
+            leaves, paths = flatten_state(parts.merge(members, ids))
+        if s in ckpts:
+            st.write_state(f"ckpt/g{gid}", leaves, index=ckpts.index(s), n_lead=len(ckpts),
+                           region=region, full=full)
+        if save:
+            # Data first, progress marker last: a kill in between leaves the old marker valid.
+            flush()
+            div = leaves[leaf_name((jax.tree_util.GetAttrKey("diverged_at"),))]
+            st.ensure("diverged_at", tuple(sweep.shape), np.int32, tuple(sweep.dims),
+                      chunks=chunks[:-1], fill=-1)
+            write_user("diverged_at", div)
+            if final and last_wave:
+                st.commit_progress(gid, step=s, done=True, slot=None, paths=paths, wave=w, parts=parts.plan())
+            elif final:  # the next wave starts from its initial state
+                st.commit_progress(gid, step=start, done=False, slot=None, paths=paths, wave=w + 1, parts=parts.plan())
+            else:
+                slot = "b" if slot == "a" else "a"
+                st.write_state(f"resume/{slot}/g{gid}", leaves, region=region, full=full)
+                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w, parts=parts.plan())
+            last_save = time.monotonic()
+            save_cost = last_save - began

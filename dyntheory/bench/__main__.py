@@ -1,0 +1,3 @@
+from dyntheory.bench.table import main
+
+raise SystemExit(main())
