@@ -8,19 +8,22 @@ same batches at the same steps: a paired counterfactual.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 from tqdm.auto import tqdm
 
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._engine.layout import Layout
 from dyntheory._config.random import as_key
-from dyntheory._engine.run import Run, coord_label
+from dyntheory._engine.run import Run, check_same_sweep, coord_label
 from dyntheory._config.sweep import _check_hparam
+from dyntheory._engine.store import writing
 from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished,
                               initial_parts, make_parts, population_inputs, resumed_parts, run_group,
                               static_index, unflatten_state)
@@ -28,7 +31,18 @@ from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, com
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
 
-def _mask(layout: Layout, coords: dict[str, Any], where: Mapping[str, Any]) -> np.ndarray:
+def _per_member(da: xr.DataArray, layout: Layout, coords: dict[str, Any]) -> np.ndarray:
+    """A DataArray over (some of) a run's dims, read at every member of one static group: (G, M)."""
+    sel = {d: coord_label(coords[d]) if d in coords else xr.DataArray(layout.coord(d), dims=("_g", "_m"))
+           for d in da.dims}
+    out = da.sel(sel) if sel else da
+    out = out.broadcast_like(xr.DataArray(np.zeros((layout.G, layout.M)), dims=("_g", "_m")))
+    return np.asarray(out.transpose("_g", "_m"))
+
+
+def _mask(layout: Layout, coords: dict[str, Any], where) -> np.ndarray:
+    if isinstance(where, xr.DataArray):
+        return _per_member(where, layout, coords).astype(bool)
     mask = np.ones((layout.G, layout.M), bool)
     for name, want in where.items():
         wanted = want if isinstance(want, (list, tuple, set)) else [want]
@@ -38,6 +52,40 @@ def _mask(layout: Layout, coords: dict[str, Any], where: Mapping[str, Any]) -> n
         else:
             mask &= np.isin(layout.coord(name), wanted)
     return mask
+
+
+def _check_where(where, run: Run, sweep):
+    """``where`` names axes of the run and values on its grid, or is a boolean mask over its dims
+    (given the run's coordinates where it has none); returns it so."""
+    dims = list(sweep.dims)
+    if isinstance(where, xr.DataArray):
+        if where.dtype != bool:
+            raise ValueError(f"branch: a where mask must be boolean, got dtype {where.dtype}")
+        unknown = [d for d in where.dims if d not in dims]
+        if unknown:
+            raise ValueError(f"branch: where mask has dims {unknown} that are not the run's dims {dims}")
+        for d in where.dims:
+            if d not in where.coords:
+                if where.sizes[d] != len(run.coords[d]):
+                    raise ValueError(f"branch: where mask has {where.sizes[d]} entries along {d!r}, the run "
+                                     f"{len(run.coords[d])}")
+                where = where.assign_coords({d: run.coords[d]})
+            elif [coord_label(v) for v in where[d].values.tolist()] != run.coords[d]:
+                raise ValueError(f"branch: where mask's {d!r} coordinate {where[d].values.tolist()} is not the "
+                                 f"run's {run.coords[d]}")
+        return where
+    if not isinstance(where, Mapping):
+        raise ValueError(f"branch: where must be a mapping of axis -> values or a boolean DataArray, got {where!r}")
+    for name, want in where.items():
+        if name not in dims:
+            raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(dims)}")
+        wanted = want if isinstance(want, (list, tuple, set)) else [want]
+        grid = run.coords[name]
+        missing = [w for w in wanted if coord_label(w) not in grid]
+        if missing:
+            raise ValueError(f"branch: where[{name!r}] = {missing!r} is not on the run's grid {grid}; "
+                             "it would select no member")
+    return where
 
 
 def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[str, Any] | None = None,
@@ -75,11 +123,12 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         if name not in BRANCHABLE:
             raise ValueError(f"branch: changes may name {BRANCHABLE}, got {name!r}")
         _check_hparam(name, value, f"branch: changes[{name!r}]")
-    where = dict(where or {})
-    allowed = set(sweep.dims)
-    for name in where:
-        if name not in allowed:
-            raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(allowed)}")
+    check_same_sweep("branch", sweep, run.meta)
+    if store is not None and run.path is not None and os.path.realpath(store) == os.path.realpath(run.path):
+        raise ValueError(f"branch: store={store!r} is the parent run's own store; branching into it would "
+                         "destroy the parent: choose another store")
+    where = {} if where is None else where
+    where = _check_where(where, run, sweep)
     steps = sweep.steps if steps is None else steps
     if isinstance(steps, bool) or not isinstance(steps, int) or steps <= step:
         raise ValueError(f"branch: steps must be an integer > step={step}, got {steps!r}")
@@ -90,11 +139,37 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     if min(new.segment_steps) <= step:
         raise ValueError(f"branch: record and checkpoints must be > step={step}")
     root = as_key(np.asarray(run.meta["key"], dtype=np.uint32))
-    origin = {"parent": str(run.path), "step": step, "changes": dict(changes),
-              "where": {k: coord_label(v) if not isinstance(v, list) else [coord_label(x) for x in v]
-                        for k, v in where.items()}}
+    origin = {"parent": str(run.path), "step": step, "changes": dict(changes), "where": _where_record(where)}
+    _check_alive(run, new, where, step)
     with jax.enable_x64(new.dtype == "float64"):
         check_lapack("branch", new, new.static_groups(), store, overwrite)
+    with writing(store, "branch"):
+        return _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,
+                            max_members, max_resident, steps)
+
+
+def _where_record(where) -> Any:
+    if isinstance(where, xr.DataArray):  # a mask: recorded by its dims and the members it selects
+        return {"mask_dims": list(where.dims), "mask": np.asarray(where.values).astype(int).tolist()}
+    return {k: coord_label(v) if not isinstance(v, (list, tuple, set)) else [coord_label(x) for x in v]
+            for k, v in where.items()}
+
+
+def _check_alive(run: Run, sweep, where, step: int) -> None:
+    """Changing a member that diverged at or before ``step`` would be a silent no-op: refuse."""
+    div = run.metrics["diverged_at"]
+    dead = 0
+    for coords, _, _ in sweep.static_groups():
+        layout = Layout(sweep)
+        dead += int((_mask(layout, coords, where) & (_per_member(div, layout, coords) >= 0)
+                     & (_per_member(div, layout, coords) <= step)).sum())
+    if dead:
+        raise ValueError(f"branch: {dead} of the members to change diverged at or before step={step}; their "
+                         "frozen state would not change. Exclude them, e.g. where=(run.metrics.diverged_at < 0)")
+
+
+def _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,
+                 max_members, max_resident, steps) -> Run:
     st = _open_store(new, root, store, overwrite, extra={"branch": origin})
     if st.meta["complete"]:
         return Run(st, new)

@@ -2,7 +2,8 @@
 
 A member whose loss or update becomes non-finite (an update whose squared norm overflows counts;
 its parameters then can never become non-finite) is frozen at its last finite state and its
-``diverged_at`` step is recorded; the rest of the population carries on. The population wiring
+``diverged_at`` step is recorded; every metric recorded after that step is NaN; the rest of the
+population carries on. The population wiring
 (vmaps over groups and members, chunks, parts, devices) lives in ``population``.
 """
 
@@ -137,6 +138,12 @@ class Member:
             value, state = metric(state, ctx)
             out[name] = jnp.asarray(value)
             new_states.append(state)
+        # A diverged member's frozen state is finite, but its loss on a new batch can still
+        # overflow (1e26, inf): every record after ``diverged_at`` is NaN, so no summary mixes
+        # them in. At a record step ``t`` a member flagged at update ``d`` has ``d < t``.
+        gone = ms.diverged_at >= 0
+        out = {k: jnp.where(gone, jnp.nan, v) if jnp.issubdtype(v.dtype, jnp.inexact) else v
+               for k, v in out.items()}
         return out, tuple(new_states)
 
     # ---- one member's data stream --------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -140,15 +141,38 @@ class Run:
         return _nest(pairs)
 
 
+def check_same_sweep(where: str, sweep, meta: dict[str, Any]) -> None:
+    """Refuse a ``sweep=`` that is not the one the store holds (it would relabel its numbers)."""
+    if sweep is None:
+        return
+    stored = {k: v for k, v in meta["config"].items() if k != "branch"}
+    given = sweep.config()
+    differs = sorted(k for k in set(stored) | set(given) if stored.get(k) != given.get(k))
+    if differs:
+        raise ValueError(f"{where}: sweep= is not the sweep this run holds (differs in: {', '.join(differs)}); "
+                         "pass the sweep it was trained with")
+
+
 def load(path: str, *, verify: bool = True, sweep=None) -> Run:
-    """Open a stored run; by default check every array against the run's sha256 manifest.
+    """Open a stored run, read-only.
+
+    Args:
+        path: the store's directory.
+        verify: check every label field (config, key, dims, coordinates, seeds, record and
+            checkpoint steps, metric definitions) against the hashes written when the store was
+            created, and every array against the run's sha256 manifest. ``verify=False`` skips
+            both (faster on a large store; only for a store you trust).
+        sweep: the run's ``Sweep`` (needed by ``dt.branch``); refused if it is not the stored one.
 
     Example:
         >>> run = load("runs/ts")  # doctest: +SKIP
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load: path must be a directory path, got {path!r}")
     if not Store.exists(path):
         raise FileNotFoundError(f"load: no dyntheory store at {path!r}")
-    st = Store.open(path)
+    st = Store.open(str(path), readonly=True)
     if verify:
         st.verify()
+    check_same_sweep("load", sweep, st.meta)
     return Run(st, sweep)

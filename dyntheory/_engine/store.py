@@ -2,7 +2,9 @@
 
 Layout::
 
-    zarr.json attrs["dyntheory"]  config, key, versions, coordinates, progress, manifest
+    zarr.json attrs["dyntheory"]  config, key, versions, coordinates, progress, manifest,
+                                  labels (sha256 of each label field)
+    .dyntheory.lock               the one-writer lock (dyntheory._platform.locks)
     metrics/<name>                (*axes, seed, step), written one record step at a time
     diverged_at                   (*axes, seed)
     ckpt/g<k>/<leaf>              (checkpoint, groups, members, *leaf): full member state
@@ -15,10 +17,12 @@ killed at any moment leaves a store whose progress marker names finished work. U
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import warnings
 from typing import Any
 
 import jax
@@ -26,8 +30,33 @@ import numpy as np
 import zarr
 
 from dyntheory._platform.hosts import is_writer
+from dyntheory._platform.locks import LOCK_NAME, clear_except_lock, hold
 
-FORMAT = 1
+FORMAT = 2
+# Everything in the root attributes that gives the numbers their meaning; each is hashed when the
+# store is created (``labels``) and checked on every load and resume, so an edited coordinate,
+# record step or seed order is refused by name instead of relabelling the arrays.
+LABEL_FIELDS = ("config", "key", "dims", "shape", "coords", "record", "checkpoints", "static_dims", "metrics",
+                "dtype", "group_dims", "member_dims")
+
+
+def _sha(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def label_hashes(meta: dict[str, Any]) -> dict[str, str]:
+    return {f: _sha(meta.get(f)) for f in LABEL_FIELDS}
+
+
+def state_hashes(leaves: dict[str, np.ndarray]) -> dict[str, str]:
+    """sha256 of each state leaf (dtype, shape and bytes), as a resume slot is written and read."""
+    out = {}
+    for name, leaf in leaves.items():
+        leaf = np.ascontiguousarray(leaf)
+        h = hashlib.sha256(json.dumps([str(leaf.dtype), list(leaf.shape)]).encode())
+        h.update(leaf.tobytes())
+        out[name] = h.hexdigest()
+    return out
 
 
 def leaf_name(path) -> str:
@@ -75,6 +104,11 @@ def _row_blocks(arr, nbytes: int = 64 << 20, prefix: tuple = ()):
         yield arr[prefix + (slice(i, i + step),)]
 
 
+def writing(path: str | None, where: str):
+    """The store's one-writer lock, held by the process that writes ``path`` (none for memory)."""
+    return hold(path, where) if path is not None and is_writer(path) else contextlib.nullcontext()
+
+
 class Store:
     """Read and write one run's Zarr group (a directory, or memory when ``path`` is None)."""
 
@@ -88,14 +122,33 @@ class Store:
         return path is not None and os.path.exists(os.path.join(path, "zarr.json"))
 
     @classmethod
-    def open(cls, path: str) -> Store:
-        return cls(zarr.open_group(path, mode="r+" if is_writer(path) else "r"), path)
+    def open(cls, path: str, *, readonly: bool = False) -> Store:
+        """Open a store (read-only with ``readonly``, and on every process but the writer)."""
+        try:
+            group = zarr.open_group(path, mode="r" if readonly or not is_writer(path) else "r+")
+            attrs = dict(group.attrs)
+        except (ValueError, KeyError, OSError) as e:  # a truncated zarr.json is a JSONDecodeError
+            raise ValueError(f"store {path!r}: its root zarr.json cannot be read ({type(e).__name__}: {e}); "
+                             "the store is damaged") from None
+        if "dyntheory" not in attrs:
+            raise ValueError(f"store {path!r} is a Zarr group but not a dyntheory store (no 'dyntheory' "
+                             "attributes)")
+        return cls(group, path)
 
     @classmethod
     def create(cls, path: str | None, meta: dict[str, Any], *, overwrite: bool) -> Store:
-        store = zarr.storage.MemoryStore() if path is None else path
-        group = zarr.open_group(store, mode="w" if overwrite or path is None else "w-")
-        group.attrs["dyntheory"] = {**meta, "format": FORMAT, "progress": {}, "complete": False}
+        if path is None:
+            group = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
+        else:
+            other = [n for n in os.listdir(path) if n != LOCK_NAME] if os.path.isdir(path) else []
+            if other and not overwrite:
+                raise ValueError(f"store {path!r} exists and is not a dyntheory store (it holds {other[:3]}); "
+                                 "pass overwrite=True to replace it, or choose another store")
+            if other:
+                clear_except_lock(path)  # the held lock file stays: see dyntheory._platform.locks
+            group = zarr.open_group(path, mode="a")
+        group.attrs["dyntheory"] = {**meta, "format": FORMAT, "progress": {}, "complete": False,
+                                    "labels": label_hashes(meta)}
         return cls(group, path)
 
     @property
@@ -128,7 +181,13 @@ class Store:
             self.group[name].set_coordinate_selection(selection, np.asarray(value))
 
     def read(self, name: str, index=...) -> np.ndarray:
-        return np.asarray(self.group[name][index])
+        try:
+            return np.asarray(self.group[name][index])
+        except KeyError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a codec's error (zstd, ...) names no array
+            raise ValueError(f"store {self.path!r}: array {name!r} cannot be read ({type(e).__name__}: {e}); "
+                             "the store is damaged") from None
 
     def write_state(self, prefix: str, leaves: dict[str, np.ndarray], index=None, n_lead: int = 0,
                     region: tuple[slice, ...] = (), full: tuple[int, ...] = ()) -> None:
@@ -144,7 +203,29 @@ class Store:
 
     def read_state(self, prefix: str, names, index=None, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
         sel = (() if index is None else (index,)) + tuple(region)
-        return {n: np.asarray(self.group[f"{prefix}/{n}"][sel or ...]) for n in names}
+        return {n: self.read(f"{prefix}/{n}", sel or ...) for n in names}
+
+    def read_resume(self, gid: int, prog: dict[str, Any], region: tuple[slice, ...] = ()) -> tuple | None:
+        """(step, slot, leaves) of the resume state ``prog`` points to, checked against the hashes
+        taken when it was written; if that slot fails, the previous slot if it still checks out;
+        None if neither does (the wave must restart from its first step). Each fallback warns."""
+        names = [name for name, _ in prog["paths"]]
+        for entry in (prog, prog.get("previous")):
+            if not entry or not entry.get("slot"):
+                continue
+            try:
+                leaves = self.read_state(f"resume/{entry['slot']}/g{gid}", names, region=region)
+            except (KeyError, ValueError):
+                leaves = None
+            if leaves is not None and state_hashes(leaves) == entry.get("hashes"):
+                if entry is not prog:
+                    warnings.warn(f"store {self.path!r}: resume slot {prog['slot']!r} of group {gid} fails its "
+                                  f"sha256; resuming from slot {entry['slot']!r} at step {entry['step']}",
+                                  RuntimeWarning, stacklevel=3)
+                return entry["step"], entry["slot"], leaves
+        warnings.warn(f"store {self.path!r}: no resume slot of group {gid} passes its sha256; restarting "
+                      "its wave from the first step", RuntimeWarning, stacklevel=3)
+        return None
 
     # ---- progress ----------------------------------------------------------------------------
     def progress(self, gid: int) -> dict[str, Any] | None:
@@ -160,7 +241,10 @@ class Store:
         names = []
 
         def walk(group, prefix):
-            for key, item in sorted(group.members()):
+            with warnings.catch_warnings():  # zarr warns of the lock file, not a zarr object
+                warnings.simplefilter("ignore")
+                members = sorted(group.members())
+            for key, item in members:
                 full = f"{prefix}{key}"
                 if full.startswith("resume"):
                     continue
@@ -173,15 +257,35 @@ class Store:
         return names
 
     def manifest(self) -> dict[str, str]:
-        """sha256 of every array (but the resume state), read a block of leading rows at a time."""
+        """sha256 of every array (but the resume state), read a block of leading rows at a time;
+        each array's dtype, shape and dimension names are hashed with its data."""
         out = {}
         for name in self._hashed_arrays():
             arr = self.group[name]
-            h = hashlib.sha256(json.dumps([str(arr.dtype), list(arr.shape)]).encode())
-            for block in _row_blocks(arr):
-                h.update(np.ascontiguousarray(block).tobytes())
+            head = [str(arr.dtype), list(arr.shape)] + [list(arr.metadata.dimension_names or ())] * (
+                self.meta.get("format", 1) >= 2)
+            h = hashlib.sha256(json.dumps(head).encode())
+            try:
+                for block in _row_blocks(arr):
+                    h.update(np.ascontiguousarray(block).tobytes())
+            except Exception as e:  # noqa: BLE001 - a codec's error names no array
+                raise ValueError(f"store {self.path!r}: array {name!r} cannot be read ({type(e).__name__}: "
+                                 f"{e}); the store is damaged") from None
             out[name] = h.hexdigest()
         return out
+
+    def verify_labels(self) -> None:
+        """Raise ``ValueError`` naming every label field (coordinates, steps, config, ...) edited
+        since the store was created."""
+        meta = self.meta
+        if meta.get("format", 1) < 2:
+            raise ValueError(f"store {self.path!r} was written by an older dyntheory (format "
+                             f"{meta.get('format', 1)}) that did not hash its labels; load it with verify=False")
+        got = label_hashes(meta)
+        bad = [f for f in LABEL_FIELDS if meta.get("labels", {}).get(f) != got[f]]
+        if bad:
+            raise ValueError(f"store {self.path!r}: its labels were changed after it was written "
+                             f"(fields: {', '.join(bad)}); the numbers would be mislabelled")
 
     def finish(self) -> None:
         if not self.writer:
@@ -191,7 +295,8 @@ class Store:
         self._set_meta(complete=True, manifest=self.manifest())
 
     def verify(self) -> None:
-        """Raise ``ValueError`` naming every array whose sha256 differs from the manifest."""
+        """Raise ``ValueError`` naming every label field or array that differs from what was written."""
+        self.verify_labels()
         expected = self.meta.get("manifest")
         if expected is None:
             raise ValueError(f"store {self.path!r} has no manifest: the run did not finish "

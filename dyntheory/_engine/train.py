@@ -27,7 +27,7 @@ from dyntheory._engine.run import Run, coord_label
 from dyntheory._engine.member import MemberState
 from dyntheory._engine.population import Population
 from dyntheory._platform.memory import memory_budget
-from dyntheory._engine.store import Store, leaf_name, path_entries
+from dyntheory._engine.store import Store, leaf_name, path_entries, state_hashes, writing
 from dyntheory._config.sweep import Sweep
 
 _VERSIONED = ("jax", "jaxlib", "flax", "optax", "numpy", "sympy", "xarray", "zarr", "dyntheory")
@@ -72,6 +72,7 @@ def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: di
     reuse = Store.exists(store) and not overwrite
     if reuse:  # every process checks, so a refusal is raised on all of them
         st = Store.open(store)
+        st.verify_labels()
         old = st.meta
         differs = _diff(old["config"], meta["config"])
         if old["key"] != meta["key"]:
@@ -140,18 +141,19 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
         plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
     if store is None:
         check_memory_store("train", sweep, [parts for _, _, parts in plans])
-    st = _open_store(sweep, root, store, overwrite)
-    if st.meta["complete"]:
-        return Run(st, sweep)
-    show = sys.stderr.isatty() if progress is None else progress
-    with jax.enable_x64(sweep.dtype == "float64"), \
-            tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
-        for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
-            parts = resumed_parts(st, gid, parts)
-            make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
-                                          inputs=population_inputs(sweep, root, task, layout))
-            run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
-    return Run(finished(st), sweep)
+    with writing(store, "train"):
+        st = _open_store(sweep, root, store, overwrite)
+        if st.meta["complete"]:
+            return Run(st, sweep)
+        show = sys.stderr.isatty() if progress is None else progress
+        with jax.enable_x64(sweep.dtype == "float64"), \
+                tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
+            for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+                parts = resumed_parts(st, gid, parts)
+                make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
+                                              inputs=population_inputs(sweep, root, task, layout))
+                run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
+        return Run(finished(st), sweep)
 
 
 def check_sizes(where: str, **sizes) -> None:
@@ -312,12 +314,14 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
     sidx = static_index(sweep, coords)
     record, ckpts = list(sweep.record), list(sweep.checkpoints)
     n_rec = len(record)
-    t, slot = start, None
+    t, slot, last = start, None, None
     tick = 1 / parts.n_waves
-    if prog is not None:
-        t, slot = prog["step"], prog["slot"]
-        names = [name for name, _ in prog["paths"]]
-        wave_state = st.read_state(f"resume/{slot}/g{gid}", names, region=region)
+    found = None if prog is None else st.read_resume(gid, prog, region)
+    if found is None:
+        prog = None  # a fresh wave, or one whose resume slots both fail their hashes: from the start
+    else:
+        t, slot, wave_state = found
+        last = {"step": t, "slot": slot, "hashes": state_hashes(wave_state)}
         members = parts.split(unflatten_state(parts.merge(members, ids), wave_state), ids=ids, local=True)
     bar.update((t - start) * tick)
     full_shape = tuple(sweep.shape) + (n_rec,)
@@ -389,6 +393,9 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
             else:
                 slot = "b" if slot == "a" else "a"
                 st.write_state(f"resume/{slot}/g{gid}", leaves, region=region, full=full)
-                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w, parts=parts.plan())
+                hashes = state_hashes(leaves)  # checked when resumed (Store.read_resume)
+                st.commit_progress(gid, step=s, done=False, slot=slot, paths=paths, wave=w, parts=parts.plan(),
+                                   hashes=hashes, previous=last)
+                last = {"step": s, "slot": slot, "hashes": hashes}
             last_save = time.monotonic()
             save_cost = last_save - began

@@ -102,11 +102,14 @@ def test_divergent_members_are_frozen_and_flagged_without_touching_others():
     run = dt.train(sweep, key=0)
     div = run.metrics.diverged_at
     assert (div.sel(lr=1e150) >= 0).all() and (div.sel(lr=0.1) == -1).all()
-    # Metrics recorded before divergence are finite; afterwards the frozen (finite) parameters
-    # may still give an overflowing loss on a new batch, which is recorded as it is.
-    loss = run.metrics.train_loss.sel(lr=1e150)
-    before = loss.step < div.sel(lr=1e150)
-    assert np.isfinite(loss.where(before, 0.0)).all() and before.any()
+    # Metrics recorded up to divergence are finite; every one recorded after it is NaN (the frozen,
+    # finite parameters could still give an overflowing loss on a new batch: 1e26 or inf).
+    for name in ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"):
+        m = run.metrics[name].sel(lr=1e150)
+        upto = m.step <= div.sel(lr=1e150)
+        assert np.isfinite(m.where(upto, 0.0)).all() and upto.any()
+        assert np.isnan(m.where(~upto, np.nan)).all() and (~upto).any()
+    assert np.isfinite(run.metrics.train_loss.sel(lr=0.1)).all()
     params = run.params_at(24)
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
     calm = dt.train(small_sweep(dtype="float64", axes={"lr": [0.1]}, seeds=2, optimizer="sgd"), key=0)
