@@ -20,6 +20,8 @@ import zlib
 import jax
 import numpy as np
 
+from dyntheory._config.checks import is_integer
+
 STREAMS = ("task", "init", "data", "noise")
 STREAM_SEED_AXES = tuple(f"{s}_seed" for s in STREAMS)
 
@@ -29,13 +31,40 @@ def _stream_id(name: str) -> int:
     return zlib.crc32(name.encode()) & 0x7FFFFFFF
 
 
-def as_key(key) -> jax.Array:
-    """Accept an int seed, a typed key or a raw uint32 key; return a typed key."""
-    if isinstance(key, (int, np.integer)):
+def as_key(key, where: str = "key") -> jax.Array:
+    """Accept an int seed in ``[0, 2**32)``, a typed key or raw uint32 key data; return a typed key.
+
+    Anything else fails here, naming ``where`` and the value: a float or a string would otherwise
+    fail inside JAX (or, for ``1.5``, silently become seed 1), and an int past 32 bits would
+    silently give another seed's key (``jax.random.key(2**32)`` is ``key(0)`` without x64).
+
+    Example:
+        >>> as_key(0).shape
+        ()
+    """
+    if is_integer(key):
+        if not 0 <= key < 2 ** 32:
+            raise ValueError(f"{where} must be an int seed in [0, 2**32) (JAX keeps 32 bits of it), got {key!r}")
         return jax.random.key(int(key))
     if hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"{where} must be a single key, got a key array of shape {key.shape}")
         return key
-    return jax.random.wrap_key_data(np.asarray(key, dtype=np.uint32))
+    raw = _raw_shape()
+    try:
+        data = np.asarray(key)
+    except (TypeError, ValueError):
+        data = None
+    if (data is None or not np.issubdtype(data.dtype, np.integer) or data.shape != raw
+            or (data.size and (data.min() < 0 or data.max() >= 2 ** 32))):
+        raise ValueError(f"{where} must be an int seed, a typed key (jax.random.key) or raw uint32 key "
+                         f"data of shape {raw}, got {key!r}")
+    return jax.random.wrap_key_data(data.astype(np.uint32))
+
+
+def _raw_shape() -> tuple[int, ...]:
+    # The default implementation's key data shape ((2,) for threefry), read once it is needed.
+    return jax.random.key_data(jax.random.key(0)).shape
 
 
 def key_record(key) -> list[int]:

@@ -9,15 +9,17 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._config.metric import Metric, as_metric, describe
 from dyntheory._config.random import STREAM_SEED_AXES
 from dyntheory._config.schedule import every, pythia_schedule
+from dyntheory._config.size import BASE_METRICS, CLASSIFICATION_METRICS, SEED_LIMIT, check_population
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
@@ -32,7 +34,7 @@ _HP_RANGE = {
 
 def _check_hparam(name: str, value: Any, where: str) -> float:
     lo, hi, lo_incl = _HP_RANGE[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    if not is_real(value):
         raise ValueError(f"{where} must be a number, got {value!r}")
     v = float(value)
     ok = math.isfinite(v) and (v >= lo if lo_incl else v > lo) and v < hi
@@ -43,9 +45,11 @@ def _check_hparam(name: str, value: Any, where: str) -> float:
 
 
 def _check_steps(name: str, values, steps: int) -> tuple[int, ...]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"Sweep.{name} must be a sequence of steps in [0, steps={steps}], got {values!r}")
     out = []
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v <= steps:
+        if not is_integer(v) or not 0 <= v <= steps:
             raise ValueError(f"Sweep.{name} steps must be integers in [0, steps={steps}], got {v!r}")
         out.append(int(v))
     if not out:
@@ -117,52 +121,66 @@ class Sweep:
             raise ValueError(f"Sweep.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"Sweep.dtype must be one of {DTYPES}, got {self.dtype!r}")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"Sweep.steps must be an integer >= 1, got {self.steps!r}")
-        if not isinstance(self.warmup, int) or not 0 <= self.warmup <= self.steps:
-            raise ValueError(f"Sweep.warmup must be an integer in [0, steps], got {self.warmup!r}")
+        set_("steps", integer("Sweep.steps", self.steps, minimum=1))
+        set_("warmup", integer("Sweep.warmup", self.warmup, minimum=0, maximum=self.steps))
         for name in HPARAMS:
-            _check_hparam(name, getattr(self, name), f"Sweep.{name}")
+            set_(name, _check_hparam(name, getattr(self, name), f"Sweep.{name}"))
         if self.batch_size is None:
             if not self.task.finite:
                 raise ValueError(f"Sweep.batch_size must be an integer for a streaming task "
                                  f"({type(self.task).__name__} without n_train), got None")
-        elif isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+        elif not is_integer(self.batch_size) or self.batch_size < 1:
             raise ValueError(f"Sweep.batch_size must be an integer >= 1 or None, got {self.batch_size!r}")
-        # Seeds.
-        seeds = self.seeds
-        if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-            if seeds < 1:
-                raise ValueError(f"Sweep.seeds must be >= 1, got {seeds!r}")
-            seeds = tuple(range(int(seeds)))
         else:
-            seeds = tuple(seeds)
-            if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
-                                for s in seeds) or len(set(seeds)) != len(seeds):
-                raise ValueError(f"Sweep.seeds must be a count >= 1 or distinct integers >= 0, got {self.seeds!r}")
-            seeds = tuple(int(s) for s in seeds)
-        set_("seeds", seeds)
+            set_("batch_size", int(self.batch_size))
+        set_("record", self._checked_record())
+        seeds = self._checked_seed_count()
         set_("axes", self._checked_axes())
-        # Schedules.
-        if self.record is None:
-            record = pythia_schedule(self.steps)
-        elif isinstance(self.record, (int, np.integer)) and not isinstance(self.record, bool):
-            if self.record < 1:
-                raise ValueError(f"Sweep.record must be >= 1 when an interval, got {self.record!r}")
-            record = every(int(self.record), self.steps)
-        else:
-            record = _check_steps("record", self.record, self.steps)
-        set_("record", record)
-        ckpt = record if self.checkpoints is None else _check_steps("checkpoints", self.checkpoints, self.steps)
-        set_("checkpoints", ckpt)
         metrics = {}
         for name, m in dict(self.metrics).items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise ValueError(f"Sweep.metrics names must be identifiers, got {name!r}")
             metrics[name] = as_metric(name, m)
         set_("metrics", tuple(sorted(metrics.items())))
+        n_metrics = BASE_METRICS + CLASSIFICATION_METRICS * (self.task.kind == "classification") + len(metrics)
+        check_population({n: len(v) for n, v in self.axes} | {"seed": len(seeds)}, len(self.record), n_metrics,
+                         8 if self.dtype == "float64" else 4)
+        set_("seeds", self._checked_seeds(seeds))
+        ckpt = self.record if self.checkpoints is None else _check_steps("checkpoints", self.checkpoints, self.steps)
+        set_("checkpoints", ckpt)
         for _, task, model in self.static_groups():
             model.check(task.spec())
+
+    def _checked_record(self) -> tuple[int, ...]:
+        if self.record is None:
+            return pythia_schedule(self.steps)
+        if is_integer(self.record):
+            if self.record < 1:
+                raise ValueError(f"Sweep.record must be >= 1 when an interval, got {self.record!r}")
+            return every(int(self.record), self.steps)
+        return _check_steps("record", self.record, self.steps)
+
+    def _checked_seed_count(self) -> Sequence[int]:
+        """The seeds as a sequence, not yet materialised for a count (``seeds=10**9`` is a range)."""
+        seeds = self.seeds
+        if is_integer(seeds):
+            if seeds < 1:
+                raise ValueError(f"Sweep.seeds must be >= 1, got {seeds!r}")
+            if seeds > SEED_LIMIT:
+                raise ValueError(f"Sweep.seeds must be <= 2**32 (seeds become uint32 key data), got {seeds!r}")
+            return range(int(seeds))
+        if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+            raise ValueError(f"Sweep.seeds must be a count >= 1 or a sequence of distinct integers >= 0, "
+                             f"got {seeds!r}")
+        return seeds if isinstance(seeds, range) else tuple(seeds)
+
+    def _checked_seeds(self, seeds: Sequence[int]) -> tuple[int, ...]:
+        if isinstance(self.seeds, range) or not isinstance(seeds, range):
+            if not seeds or any(not is_integer(s) or not 0 <= s < SEED_LIMIT for s in seeds) \
+                    or len(set(seeds)) != len(seeds):
+                raise ValueError(f"Sweep.seeds must be a count >= 1 or distinct integers in [0, 2**32), "
+                                 f"got {self.seeds!r}")
+        return tuple(int(s) for s in seeds)
 
     def _checked_axes(self) -> tuple[tuple[str, tuple], ...]:
         out = []
@@ -177,9 +195,7 @@ class Sweep:
                 if kind == "hparam":
                     checked.append(_check_hparam(name, v, f"{where}[{i}]"))
                 elif kind == "stream":
-                    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                        raise ValueError(f"{where}[{i}] must be an integer >= 0, got {v!r}")
-                    checked.append(int(v))
+                    checked.append(integer(f"{where}[{i}]", v, minimum=0, maximum=SEED_LIMIT - 1))
                 else:
                     owner = self.task if kind.startswith("task") else self.model
                     if isinstance(v, list):

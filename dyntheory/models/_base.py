@@ -14,10 +14,12 @@ Parametrizations (``fan_in`` of the layer, ``s`` the member's traced ``init_scal
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import jax
 import jax.numpy as jnp
 
+from dyntheory._config.checks import flag, integer, is_integer
 from dyntheory._platform import products
 
 ACTIVATIONS = {
@@ -43,16 +45,27 @@ def check_parametrization(owner: str, value, allowed=PARAMETRIZATIONS) -> None:
 
 
 def check_widths(owner: str, name: str, widths) -> tuple[int, ...]:
-    if isinstance(widths, int):
+    """Hidden widths as a tuple of ints: one integer (numpy's too) or a sequence of them."""
+    where = f"{owner}.{name}"
+    if is_integer(widths):
         widths = (widths,)
-    try:
-        widths = tuple(widths)
-    except TypeError:
-        raise ValueError(f"{owner}.{name} must be a tuple of positive integers, got {widths!r}") from None
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Iterable):
+        # A string is iterable: '64' would have read as the widths ('6', '4').
+        raise ValueError(f"{where} must be a positive integer or a tuple of them, got {widths!r}")
+    widths = tuple(widths)
     for w in widths:
-        if isinstance(w, bool) or not isinstance(w, int) or w < 1:
-            raise ValueError(f"{owner}.{name} must hold positive integers, got {widths!r}")
-    return widths
+        if not is_integer(w) or w < 1:
+            raise ValueError(f"{where} must hold positive integers, got {widths!r}")
+    return tuple(int(w) for w in widths)
+
+
+def check_fields(obj, *, integers: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> None:
+    """Check (and store as plain ``int``/``bool``) the positive-integer and boolean fields of ``obj``."""
+    owner = type(obj).__name__
+    for name in integers:
+        object.__setattr__(obj, name, integer(f"{owner}.{name}", getattr(obj, name), minimum=1))
+    for name in flags:
+        object.__setattr__(obj, name, flag(f"{owner}.{name}", getattr(obj, name)))
 
 
 def dense_init(key, fan_in: int, fan_out: int, scale, parametrization: str, *, role: str,

@@ -28,6 +28,13 @@ class FlaxModel:
     module: Any
     name: str
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"FlaxModel.name must be a non-empty string, got {self.name!r}")
+        if not (callable(getattr(self.module, "init", None)) and callable(getattr(self.module, "apply", None))):
+            raise ValueError(f"FlaxModel.module must be a flax.linen Module (with init and apply), "
+                             f"got {self.module!r}")
+
     def check(self, spec: Spec) -> None:
         x = jnp.zeros((1, spec.d_in), jnp.int32 if spec.vocab else jnp.float32)
         shapes = jax.eval_shape(lambda: self.module.apply(self.module.init(jax.random.key(0), x), x))

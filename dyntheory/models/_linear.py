@@ -8,7 +8,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from dyntheory.models._base import check_parametrization, dense_apply, dense_init
+from dyntheory.models._base import check_fields, check_parametrization, dense_apply, dense_init
 from dyntheory.tasks import Spec
 
 
@@ -27,6 +27,9 @@ class Linear:
     """
 
     bias: bool = False
+
+    def __post_init__(self):
+        check_fields(self, flags=("bias",))
 
     def check(self, spec: Spec) -> None:
         _need_reals("Linear", spec)
@@ -65,10 +68,7 @@ class DeepLinear:
     parametrization: str = "standard"
 
     def __post_init__(self):
-        for name in ("depth", "width"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"DeepLinear.{name} must be an integer >= 1, got {v!r}")
+        check_fields(self, integers=("depth", "width"), flags=("balanced",))
         check_parametrization("DeepLinear", self.parametrization, ("standard", "ntk"))
         if self.balanced and self.parametrization != "standard":
             raise ValueError("DeepLinear.balanced needs parametrization='standard', "

@@ -7,7 +7,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from dyntheory.models._base import (ACTIVATIONS, check_activation, check_parametrization,
+from dyntheory.models._base import (ACTIVATIONS, check_activation, check_fields, check_parametrization,
                                     check_widths, dense_apply, dense_init, mup_lr_scale)
 from dyntheory.tasks import Spec
 
@@ -61,6 +61,7 @@ class MLP:
 
     def __post_init__(self):
         object.__setattr__(self, "widths", check_widths("MLP", "widths", self.widths))
+        check_fields(self, integers=("base_width",), flags=("bias",))
         check_activation("MLP", self.activation)
         check_parametrization("MLP", self.parametrization)
 
@@ -103,7 +104,7 @@ class EmbedMLP:
 
     def __post_init__(self):
         object.__setattr__(self, "widths", check_widths("EmbedMLP", "widths", self.widths))
-        check_widths("EmbedMLP", "embed_dim", self.embed_dim)
+        check_fields(self, integers=("embed_dim", "base_width"), flags=("bias",))
         check_activation("EmbedMLP", self.activation)
         check_parametrization("EmbedMLP", self.parametrization)
 

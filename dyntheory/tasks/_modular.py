@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dyntheory._config.checks import is_real
 from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
 
 OPS = ("+", "-", "*", "/")
@@ -46,10 +47,10 @@ class ModularArithmetic(TaskBase):
         if self.op == "/" and not _is_prime(self.p):
             raise ValueError(f"ModularArithmetic.p must be prime for op='/', got {self.p!r}")
         n = self.n_pairs
-        if not (isinstance(self.train_frac, float | int) and 0 < self.train_frac < 1
-                and 1 <= round(self.train_frac * n) < n):
+        if not (is_real(self.train_frac) and 0 < self.train_frac < 1 and 1 <= round(self.train_frac * n) < n):
             raise ValueError(f"ModularArithmetic.train_frac must leave >= 1 train and test pair "
                              f"out of {n}, got {self.train_frac!r}")
+        object.__setattr__(self, "train_frac", float(self.train_frac))
 
     @property
     def n_pairs(self) -> int:

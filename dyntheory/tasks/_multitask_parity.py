@@ -9,7 +9,7 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int, real_field
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -65,9 +65,7 @@ class MultitaskSparseParity(TaskBase):
         if self.n_tasks > math.comb(self.n_bits, self.k):
             raise ValueError(f"MultitaskSparseParity.n_tasks must be <= C(n_bits, k) = "
                              f"{math.comb(self.n_bits, self.k)} distinct subsets, got {self.n_tasks!r}")
-        if (isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float))
-                or not math.isfinite(self.alpha) or self.alpha < 0):
-            raise ValueError(f"MultitaskSparseParity.alpha must be a finite number >= 0, got {self.alpha!r}")
+        real_field(self, "alpha", minimum=0.0)
 
     def spec(self) -> Spec:
         return Spec(d_in=self.n_tasks + self.n_bits, d_out=2)

@@ -9,7 +9,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns, positive_int
+from dyntheory.tasks._base import (Batch, Spec, TaskBase, finite_minibatch, flag_field, orthonormal_columns,
+                                   positive_int, real_field)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -68,12 +69,11 @@ class PowerLawFeatures(TaskBase):
         positive_int(self, "n_train", allow_none=True)
         if self.d > self.n_features:
             raise ValueError(f"PowerLawFeatures.d must be <= n_features={self.n_features}, got {self.d!r}")
-        for name, low in (("alpha", 0.0), ("beta", None), ("noise", 0.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or (low is not None and v < low) or (name == "alpha" and v == 0):
-                rule = "> 0" if name == "alpha" else (">= 0" if low is not None else "finite")
-                raise ValueError(f"PowerLawFeatures.{name} must be a finite number {rule}, got {v!r}")
+        real_field(self, "alpha", minimum=0.0, open_low=True)
+        real_field(self, "beta")
+        real_field(self, "noise", minimum=0.0)
+        flag_field(self, "whiten")
+        flag_field(self, "exact_test")
         if self.exact_test and self.n_test < self.d + 2:
             raise ValueError(f"PowerLawFeatures.n_test must be >= d + 2 = {self.d + 2} for an exact "
                              f"test set (exact_test=True), got {self.n_test!r}")

@@ -9,7 +9,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns, positive_int
+from dyntheory.tasks._base import (Batch, Spec, TaskBase, finite_minibatch, flag_field, orthonormal_columns,
+                                   positive_int, real_field, real_tuple)
 
 TEACHERS = ("linear", "mlp")
 
@@ -59,23 +60,18 @@ class TeacherStudent(TaskBase):
     n_test: int = 1024
     whiten: bool = False
 
-    def __post_init__(self):
-        for name in ("spectrum", "singular_values"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, tuple(float(v) for v in value))
-        self.check()
-
     def check(self) -> None:
         positive_int(self, "d_in")
         positive_int(self, "d_out")
         positive_int(self, "teacher_width")
         positive_int(self, "n_test")
         positive_int(self, "n_train", allow_none=True)
+        real_tuple(self, "spectrum")
+        real_tuple(self, "singular_values")
+        flag_field(self, "whiten")
         if self.teacher not in TEACHERS:
             raise ValueError(f"TeacherStudent.teacher must be one of {TEACHERS}, got {self.teacher!r}")
-        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"TeacherStudent.noise must be a finite number >= 0, got {self.noise!r}")
+        real_field(self, "noise", minimum=0.0)
         if self.spectrum is not None:
             if len(self.spectrum) != self.d_in:
                 raise ValueError(f"TeacherStudent.spectrum must have d_in={self.d_in} entries, "

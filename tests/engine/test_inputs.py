@@ -1,0 +1,153 @@
+"""Inputs that used to fail late, raw or not at all now fail at construction, naming field and value."""
+
+import json
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import dyntheory as dt
+from dyntheory._config import size
+from dyntheory._config.random import as_key
+from tests.engine._helpers import small_sweep
+
+FIXED = dict(x=np.ones((4, 3)), y=np.zeros((4, 2)))
+
+LATE_OR_RAW = [
+    # A test set of the wrong width was a JAX broadcast error seconds into the run.
+    (lambda: dt.tasks.FixedData(**FIXED, x_test=np.ones((2, 5)), y_test=np.zeros((2, 2))),
+     r"FixedData\.x_test must have rows of width d_in=3 like x, got shape \(2, 5\)"),
+    (lambda: dt.tasks.FixedData(**FIXED, x_test=np.ones((2, 3)), y_test=np.zeros((2, 1))),
+     r"FixedData\.y_test must have rows of width d_out=2 like y, got shape \(2, 1\)"),
+    (lambda: dt.tasks.FixedData(**FIXED, x_test=np.ones((2, 3)), y_test=np.zeros((3, 2))),
+     r"FixedData\.y_test must have len\(x_test\)=2 rows, got 3"),
+    (lambda: dt.tasks.FixedData(x=[[1.0, 2.0], [3.0]], y=[0.0, 1.0]),
+     r"FixedData\.x must be a rectangular array of numbers, got \[\[1\.0, 2\.0\], \[3\.0\]\]"),
+    (lambda: dt.tasks.FixedData(x=np.ones((3, 2)), y=[0, 1, 2], task_kind="classification", n_classes=2),
+     r"FixedData\.y labels must be integers in \[0, n_classes=2\), got 2 at row 2"),
+    (lambda: dt.tasks.FixedData(x=np.ones((2, 2)), y=[0, 1], task_kind="classification", n_classes=2,
+                                x_test=np.ones((1, 2)), y_test=[0.5]),
+     r"FixedData\.y_test labels must be integers in \[0, n_classes=2\), got 0\.5 at row 0"),
+    (lambda: dt.tasks.FixedData(x=np.ones((2, 2)), y=[0.0, 1.0], n_classes=3),
+     r"FixedData\.n_classes is only for task_kind='classification', got n_classes=3"),
+    # base_width was a ZeroDivisionError or a math domain error at init.
+    (lambda: dt.models.MLP(widths=(8,), base_width=0), r"MLP\.base_width must be an integer >= 1, got 0"),
+    (lambda: dt.models.MLP(widths=(8,), base_width=-5), r"MLP\.base_width must be an integer >= 1, got -5"),
+    (lambda: dt.models.EmbedMLP(base_width=0), r"EmbedMLP\.base_width must be an integer >= 1, got 0"),
+    (lambda: dt.models.EmbedMLP(embed_dim=0), r"EmbedMLP\.embed_dim must be an integer >= 1, got 0"),
+    # '64' read as the widths ('6', '4').
+    (lambda: dt.models.MLP(widths="64"), r"MLP\.widths must be a positive integer or a tuple of them, got '64'"),
+    (lambda: dt.models.MLP(widths=6.4), r"MLP\.widths must be a positive integer or a tuple of them, got 6\.4"),
+    (lambda: dt.tasks.TeacherStudent(d_in=4, spectrum=2.0), r"TeacherStudent\.spectrum must be a sequence"),
+    (lambda: dt.models.FlaxModel(module=object(), name="m"), r"FlaxModel\.module must be a flax\.linen Module"),
+]
+
+
+@pytest.mark.parametrize("make,message", LATE_OR_RAW, ids=[m[:40] for _, m in LATE_OR_RAW])
+def test_bad_parts_fail_at_construction(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+BAD_SWEEPS = [
+    (dict(seeds=2.5), r"Sweep\.seeds must be a count >= 1 or a sequence of distinct integers >= 0, got 2\.5"),
+    (dict(seeds="3"), r"Sweep\.seeds must be a count >= 1 or a sequence .* got '3'"),
+    (dict(seeds=2 ** 32 + 1), r"Sweep\.seeds must be <= 2\*\*32 \(seeds become uint32 key data\), got 4294967297"),
+    (dict(seeds=[0, 2 ** 32]), r"Sweep\.seeds must be a count >= 1 or distinct integers in \[0, 2\*\*32\)"),
+    (dict(axes={"data_seed": [0, 2 ** 32]}),
+     r"Sweep\.axes\['data_seed'\]\[1\] must be an integer in \[0, 4294967295\]"),
+    (dict(axes={"widths": ["64"]}), r"Sweep\.axes\['widths'\]\[0\] = '64' is invalid: MLP\.widths must be a positive"),
+    (dict(record=2.5), r"Sweep\.record must be a sequence of steps in \[0, steps=24\], got 2\.5"),
+    (dict(steps=10.0), r"Sweep\.steps must be an integer >= 1, got 10\.0"),
+    (dict(warmup=2.0), r"Sweep\.warmup must be an integer in \[0, 24\], got 2\.0"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", BAD_SWEEPS, ids=[m[:40] for _, m in BAD_SWEEPS])
+def test_bad_sweep_fails_at_construction(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        small_sweep(**overrides)
+
+
+@pytest.mark.parametrize("key,message", [
+    (1.5, r"key must be an int seed, a typed key \(jax\.random\.key\) or raw uint32 key data of shape \(2,\), "
+          r"got 1\.5"),
+    ("abc", r"key must be an int seed, .* got 'abc'"),
+    (True, r"key must be an int seed, .* got True"),
+    (-1, r"key must be an int seed in \[0, 2\*\*32\) \(JAX keeps 32 bits of it\), got -1"),
+    (2 ** 32, r"key must be an int seed in \[0, 2\*\*32\) .* got 4294967296"),
+    ([1.0, 2.0], r"key must be an int seed, .* got \[1\.0, 2\.0\]"),
+])
+def test_bad_keys_are_refused_before_compute(key, message):
+    with pytest.raises(ValueError, match=message):
+        as_key(key)
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=message):
+        dt.train(small_sweep(), key=key)
+    assert time.perf_counter() - t0 < 1.0  # nothing compiled, nothing run
+
+
+def test_key_arrays_and_raw_key_data_are_accepted_and_a_batch_of_keys_is_not():
+    typed = jax.random.key(7)
+    raw = np.asarray(jax.random.key_data(typed))
+    for k in (typed, raw, raw.tolist(), np.int64(7), 7):
+        np.testing.assert_array_equal(jax.random.key_data(as_key(k)), raw)
+    with pytest.raises(ValueError, match=r"key must be a single key, got a key array of shape \(2,\)"):
+        as_key(jax.random.split(typed))
+
+
+def test_absurd_seed_counts_fail_in_microseconds(monkeypatch):
+    """seeds=10**9 was a bare MemoryError (its tuple of seeds), seeds=10**7 an XLA out-of-memory
+    error 84 s into the run; both now fail before anything is built. The bound is half the machine's
+    memory, fixed here so the test does not depend on the machine."""
+    monkeypatch.setattr(size, "physical_memory", lambda: 8 << 30)
+    for seeds in (10 ** 7, 10 ** 9):
+        t0 = time.perf_counter()
+        with pytest.raises(ValueError, match=rf"Sweep is too large for this machine: 3 lr x 2 init_scale x "
+                                             rf"{seeds:,} seed = {6 * seeds:,} members; their 5 record steps x 5 "
+                                             rf"metrics and inputs alone need .* GiB, more than half its 8\.0 GiB"):
+            small_sweep(seeds=seeds)
+        assert time.perf_counter() - t0 < 0.5
+
+
+def test_the_population_bound_is_half_the_memory_for_metrics_and_inputs(monkeypatch):
+    """18 members x (5 record steps x 5 metrics x 4 bytes + 96 bytes of inputs): accepted with
+    exactly twice that memory, refused with a byte less; float64 metrics count 8 bytes."""
+    need = 18 * (5 * 5 * 4 + 96)
+    monkeypatch.setattr(size, "physical_memory", lambda: 2 * need)
+    small_sweep()
+    with pytest.raises(ValueError, match="too large"):
+        small_sweep(dtype="float64")
+    monkeypatch.setattr(size, "physical_memory", lambda: 2 * need - 1)
+    with pytest.raises(ValueError, match="too large"):
+        small_sweep()
+    monkeypatch.setattr(size, "physical_memory", lambda: None)  # unknown: no bound
+    small_sweep(seeds=100)
+
+
+def test_numpy_integers_are_accepted_wherever_an_int_is():
+    """np.int64 fields give the same (equal, equally hashed, JSON-able) sweep as plain ints."""
+    i = np.int64
+    plain = small_sweep(task=dt.tasks.TeacherStudent(d_in=4, d_out=2, n_train=32),
+                        model=dt.models.MLP(widths=(8, 8), base_width=8), steps=10, batch_size=4, seeds=2,
+                        record=[0, 5, 10], checkpoints=[0, 10], warmup=0, axes={"data_seed": [0, 1]})
+    numpy = small_sweep(task=dt.tasks.TeacherStudent(d_in=i(4), d_out=i(2), n_train=i(32)),
+                        model=dt.models.MLP(widths=np.array([8, 8]), base_width=i(8)), steps=i(10),
+                        batch_size=i(4), seeds=i(2), record=np.array([0, 5, 10]), checkpoints=[i(0), i(10)],
+                        warmup=i(0), axes={"data_seed": np.arange(2)})
+    assert numpy == plain and hash(numpy) == hash(plain)
+    assert json.dumps(numpy.config()) == json.dumps(plain.config())
+    assert type(numpy.steps) is int and type(numpy.model.widths[0]) is int and type(numpy.task.d_in) is int
+    every = small_sweep(steps=i(12), record=i(4), seeds=np.arange(3))
+    assert every.record == (0, 4, 8, 12) and every.seeds == (0, 1, 2)
+    deep = dt.models.DeepLinear(depth=i(2), width=i(4))
+    assert deep == dt.models.DeepLinear(depth=2, width=4)
+    assert dt.tasks.ModularArithmetic(p=i(7), train_frac=np.float32(0.5)).p == 7
+    assert dt.tasks.PowerLawFeatures(d=i(4), n_features=i(8), alpha=np.float32(1.0)).alpha == 1.0
+
+
+def test_a_numpy_integer_sweep_trains():
+    run = dt.train(small_sweep(steps=np.int64(6), batch_size=np.int64(4), seeds=np.int64(1), record=np.int64(3),
+                               axes={"lr": [0.1]}), key=np.int64(0))
+    assert run.metrics.train_loss.shape == (1, 1, 3) and bool(run.metrics.train_loss.notnull().all())
