@@ -1,4 +1,5 @@
-"""The README's commands are the ones CI runs, and its Python examples run as written."""
+"""The README's commands are the ones CI runs, its Python examples and those in docs/ run as
+written, the multi-host example in docs/multi-device.md runs, and every relative link resolves."""
 
 import pathlib
 import re
@@ -7,15 +8,20 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+DOCS = {p.name: p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))}
 
 
-def blocks(lang):
-    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+def blocks(lang, text=README):
+    return re.findall(rf"```{lang}\n(.*?)```", text, flags=re.S)
 
 
 def test_ci_runs_exactly_the_readme_test_command():
     test_cmd = [b.strip() for b in blocks("bash") if "pytest" in b][0]
     assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_stays_short():
+    assert len(README.splitlines()) <= 200, "depth belongs in docs/"
 
 
 PYTHON = blocks("python")
@@ -34,12 +40,59 @@ def test_every_python_block_is_collected():
     assert len(PYTHON) >= 2 and SLOW == [0]
 
 
-HOSTS = [b for b in blocks("bash") if "jax.distributed.initialize" in b]
+DOC_PYTHON = [name for name, text in DOCS.items() if blocks("python", text)]
+
+
+@pytest.mark.parametrize("name", DOC_PYTHON)
+def test_docs_python_runs(name, tmp_path, monkeypatch):
+    """A page's Python blocks run in order in one namespace (a later block may use an earlier
+    one's definitions, as a test file imports its module); the ``test_*`` functions they define
+    are then called."""
+    monkeypatch.chdir(tmp_path)
+    namespace = {"__name__": f"docs_{name[:-3].replace('-', '_')}"}
+    for i, code in enumerate(blocks("python", DOCS[name])):
+        exec(compile(code, f"docs/{name} python block {i}", "exec"), namespace)
+    for test in [v for k, v in namespace.items() if k.startswith("test_") and callable(v)]:
+        test()
+
+
+def test_docs_with_python_are_collected():
+    assert {"store-format.md", "theory-modules.md"} <= set(DOC_PYTHON)
+
+
+def _slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", ["README.md"] + [f"docs/{n}" for n in DOCS])
+def test_relative_links_resolve(page):
+    path = ROOT / page
+    text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        target, _, anchor = link.partition("#")
+        file = (path.parent / target).resolve() if target else path
+        assert file.exists(), f"{page}: link {link!r} points to nothing"
+        if anchor:
+            body = re.sub(r"```.*?```", "", file.read_text(), flags=re.S)
+            anchors = {_slug(h) for h in re.findall(r"^#+ (.+)$", body, flags=re.M)}
+            assert anchor in anchors, f"{page}: link {link!r}: no heading with that anchor in {target or page}"
+
+
+HOSTS = [b for b in blocks("bash", DOCS["multi-device.md"]) if "jax.distributed.initialize" in b]
+
+
+def test_multi_host_block_is_found():
+    assert len(HOSTS) == 1
 
 
 @pytest.mark.slow
 def test_multi_host_block_runs_and_both_hosts_agree():
-    """The two-"host" loopback example, run as written from the repository root (about a minute)."""
+    """The two-"host" loopback example in docs/multi-device.md, run as written from the repository
+    root (about a minute)."""
     import subprocess
 
     assert len(HOSTS) == 1
