@@ -19,6 +19,8 @@ from dyntheory._analysis.fits import fit_scaling_law as fit_scaling_law
 from dyntheory._analysis.phases import classify as classify
 from dyntheory._analysis.phases import grokking_rules as grokking_rules
 from dyntheory._analysis.phases import phase_map as phase_map
+from dyntheory._analysis.skeleton import SimConfig as SimConfig
+from dyntheory._analysis.skeleton import pick_size as pick_size
 from dyntheory._analysis.slopes import SlopeFit as SlopeFit
 from dyntheory._analysis.slopes import fit_slope as fit_slope
 from dyntheory._analysis.slopes import slope_verdict as slope_verdict
@@ -28,9 +30,11 @@ from dyntheory._analysis.theory import TheoryResult as TheoryResult
 from dyntheory._analysis.theory import lambdify_jax as lambdify_jax
 from dyntheory._analysis.transitions import summarize_transitions as summarize_transitions
 from dyntheory._analysis.transitions import transition_times as transition_times
+from dyntheory._analysis.verdict import Known as Known
 from dyntheory._analysis.verdict import Summary as Summary
 from dyntheory._analysis.verdict import Verdict as Verdict
 from dyntheory._analysis.verdict import aggregate as aggregate
+from dyntheory._analysis.verdict import mark_known as mark_known
 from dyntheory._config.hparams import HParams as HParams
 from dyntheory._config.metric import FnMetric as FnMetric
 from dyntheory._config.metric import Metric as Metric

@@ -4,7 +4,8 @@
 ``log``), resampling members jointly across the axis (they share seeds) or, without members, the
 points. :func:`slope_verdict` holds the fitted slope against a predicted one with the same
 equivalence rule as :func:`~dyntheory._analysis.stats.equivalence`: the whole interval of
-``fitted - predicted`` must lie inside ``±tol``.
+``fitted - predicted`` must lie inside ``±tol`` (or, one-sided, the slope's interval must clear a
+bound).
 
 Example:
     >>> x = np.array([1.0, 2.0, 4.0, 8.0])
@@ -128,23 +129,28 @@ def fit_slope(x: Any, y: Any, *, log: bool = True, n_boot: int = 2000, level: fl
                     n_excluded=int(np.isnan(y2).sum()), log=log)
 
 
-def slope_verdict(x: Any, y_samples: Any, *, predicted: float, tol: float, name: str,
-                  log: bool = True, mode: Literal["ci", "point"] = "ci", level: float = 0.95,
-                  n_boot: int = 2000, seed: int = 0) -> Verdict:
-    """Check a fitted (log-log) slope against a predicted exponent.
+def slope_verdict(x: Any, y_samples: Any, *, predicted: float, tol: float | None = None, name: str,
+                  side: Literal["both", "above", "below"] = "both", log: bool = True,
+                  mode: Literal["ci", "point"] = "ci", level: float = 0.95, n_boot: int = 2000,
+                  seed: int = 0) -> Verdict:
+    """Check a fitted (log-log) slope against a predicted exponent, or against a bound.
 
     ``mode="ci"`` (default) passes iff the whole bootstrap interval of ``fitted - predicted``
     lies within ``±tol``: the same equivalence rule as :func:`equivalence`, so an under-powered
     sweep fails instead of passing on a lucky point estimate. ``mode="point"`` passes iff
     ``|fitted - predicted| <= tol`` (a diffrax-style order test); the interval is reported either
-    way. ``tol`` absorbs known finite-size corrections to an asymptotic exponent.
+    way. ``tol`` absorbs known finite-size corrections to an asymptotic exponent. One-sided
+    (``side="above"`` or ``"below"``), ``predicted`` is a bound: the slope's interval (its point
+    estimate with ``mode="point"``) must lie strictly above (below) it, and the verdict reports
+    the slope itself, e.g. "the plateau grows with ``n``": slope above 0.
 
     Args:
         x: sweep values (e.g. widths), shape ``(P,)``.
         y_samples: metric, shape ``(P,)`` or ``(P, members)``.
-        predicted: the theory's slope.
-        tol: allowed deviation of the slope.
+        predicted: the theory's slope, or the bound of a one-sided verdict.
+        tol: allowed deviation of the slope; required two-sided, not allowed one-sided.
         name: identifier printed in the verdict.
+        side: ``"both"``, ``"above"`` or ``"below"``.
         log: log-log slope (an exponent) instead of a linear slope.
         mode: ``"ci"`` or ``"point"`` (see above).
         level: confidence level.
@@ -152,23 +158,39 @@ def slope_verdict(x: Any, y_samples: Any, *, predicted: float, tol: float, name:
         seed: bootstrap seed.
 
     Returns:
-        A :class:`Verdict` whose effect is ``fitted - predicted``.
+        A :class:`Verdict` whose effect is ``fitted - predicted`` (two-sided) or the fitted slope
+        (one-sided).
 
     Example:
         >>> x = np.array([1.0, 2.0, 4.0, 8.0])
         >>> slope_verdict(x, 3 * x**-0.5, predicted=-0.5, tol=0.01, name="exp").passed
         True
+        >>> print(slope_verdict(x, 3 * x**0.5, predicted=0.0, side="above", name="grows"))
+        PASS grows: slope 0.5 [0.5, 0.5] above 0 (n=1 members); log-log slope 0.5 [0.5, 0.5] (ci rule)
     """
     if mode not in ("ci", "point"):
         raise ValueError(f"slope_verdict {name!r}: mode must be 'ci' or 'point', got {mode!r}")
-    if not (np.isfinite(tol) and tol > 0):
+    if side not in ("both", "above", "below"):
+        raise ValueError(f"slope_verdict {name!r}: side must be 'both', 'above' or 'below', got {side!r}")
+    if side != "both" and tol is not None:
+        raise ValueError(f"slope_verdict {name!r}: side={side!r} holds the slope against the bound "
+                         f"predicted; tol does not apply (got tol={tol!r})")
+    if side == "both" and not (tol is not None and np.isfinite(tol) and tol > 0):
         raise ValueError(f"slope_verdict {name!r}: tol must be a positive number, got {tol!r}")
     fit = fit_slope(x, y_samples, log=log, n_boot=n_boot, level=level, seed=seed)
+    slope_text = (f"{'log-log ' if log else ''}slope {fit.slope:.4g} [{fit.interval[0]:.4g}, "
+                  f"{fit.interval[1]:.4g}]")
+    if side != "both":
+        lo, hi = fit.interval if mode == "ci" else (fit.slope, fit.slope)
+        passed = lo > predicted if side == "above" else hi < predicted
+        return Verdict(name=name, passed=bool(passed), effect=fit.slope, interval=fit.interval,
+                       tolerance=float(predicted), side=side, n_members=fit.n_members,
+                       detail=f"{slope_text} ({mode} rule)", label="slope",
+                       n_excluded=fit.n_excluded)
     lo, hi = fit.interval[0] - predicted, fit.interval[1] - predicted
     effect = fit.slope - predicted
     passed = (lo >= -tol and hi <= tol) if mode == "ci" else abs(effect) <= tol
-    detail = (f"{'log-log ' if log else ''}slope {fit.slope:.4g} [{fit.interval[0]:.4g}, "
-              f"{fit.interval[1]:.4g}] vs predicted {predicted:.4g} ({mode} rule)")
+    detail = f"{slope_text} vs predicted {predicted:.4g} ({mode} rule)"
     return Verdict(name=name, passed=bool(passed), effect=effect, interval=(lo, hi),
                    tolerance=float(tol), n_members=fit.n_members, detail=detail,
                    label="slope-pred", n_excluded=fit.n_excluded)

@@ -10,6 +10,10 @@ confidence interval of the discrepancy lies inside ``±tol`` (two one-sided test
 1987; the ``level`` interval is a TOST at alpha = (1 - level) / 2). With several coordinates it
 passes only when every coordinate passes, an intersection-union test that needs no multiplicity
 correction (Berger 1982). Too few members therefore fail, they do not pass by default.
+A one-sided verdict (``side="above"`` or ``"below"``) is one half of that test: the whole interval
+of the member statistic must clear a bound (a threshold of the claim, e.g. "the median delay
+ratio exceeds 2"). ``statistic="median"`` judges the member median instead of the mean, for
+heavy-tailed members (a minority of runs with mode competition, censored crossing times).
 
 Example:
     >>> import numpy as np, xarray as xr
@@ -37,6 +41,7 @@ _NAN_VERSIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     np.mean: np.nanmean, np.median: np.nanmedian, np.std: np.nanstd, np.var: np.nanvar,
     np.min: np.nanmin, np.max: np.nanmax, np.sum: np.nansum,
 }
+_STATISTICS: dict[str, Callable[..., Any]] = {"mean": np.mean, "median": np.median}
 _CHUNK_ELEMENTS = 1 << 22  # bound the (batch, n_boot, n) resample array to ~32 MB per chunk
 
 
@@ -126,46 +131,69 @@ def _coord_label(da: xr.DataArray, flat_index: int) -> str:
                      for d, i in zip(da.dims, pos))
 
 
-def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = "seed", tol: float,
-                relative: bool = True, level: float = 0.95, name: str, n_boot: int = 2000,
-                seed: int = 0, min_members: int = 2) -> Verdict:
-    """Check that the member mean of ``sim`` matches ``theory`` within ``±tol`` at every coordinate.
+def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = "seed",
+                tol: float | None = None, side: Literal["both", "above", "below"] = "both",
+                statistic: Literal["mean", "median"] = "mean", relative: bool | None = None,
+                level: float = 0.95, name: str, n_boot: int = 2000, seed: int = 0,
+                min_members: int = 2) -> Verdict:
+    """Check that a member statistic of ``sim`` matches ``theory`` within ``±tol``, or clears it.
 
-    At each coordinate (every dim of ``sim`` but ``over``), the bootstrap CI of
-    ``mean(sim) - theory`` (or ``(mean(sim) - theory) / |theory|`` when ``relative``) must lie
-    inside ``[-tol, tol]``. The verdict reports the worst coordinate: the one whose interval
-    reaches furthest from zero. Non-finite members are excluded per coordinate and counted; a
-    coordinate with fewer than ``min_members`` finite members fails.
+    Two-sided (``side="both"``, the default): at each coordinate (every dim of ``sim`` but
+    ``over``), the bootstrap CI of ``stat(sim) - theory`` (or ``(stat(sim) - theory) / |theory|``
+    when ``relative``) must lie inside ``[-tol, tol]``; ``stat`` is the member mean, or the median
+    with ``statistic="median"``. One-sided (``side="above"`` or ``"below"``): ``theory`` is a bound
+    and the whole CI of ``stat(sim)`` itself must lie strictly above (below) it at every
+    coordinate; the verdict reports the statistic and the bound. The verdict names the worst
+    coordinate: the one whose interval reaches furthest from zero (two-sided) or comes closest to
+    the bound. Members whose value is NaN, or for the mean not finite, are excluded per
+    coordinate and counted (a median keeps ``±inf``: a censored crossing time is "later than
+    every finite one"); a coordinate with fewer than ``min_members`` usable members fails.
 
     Args:
         sim: simulated metric with a member dimension ``over``.
-        theory: prediction, a number or a DataArray broadcast against ``sim`` by name (its
-            shared coordinates must match exactly).
+        theory: prediction or bound, a number or a DataArray broadcast against ``sim`` by name
+            (its shared coordinates must match exactly).
         over: the member dimension (resampled by the bootstrap).
-        tol: equivalence margin, in the units of the effect (relative or absolute).
-        relative: compare relative errors instead of differences.
+        tol: equivalence margin, in the units of the effect (relative or absolute); required
+            for ``side="both"``, not allowed one-sided (the bound is ``theory`` itself).
+        side: ``"both"``, ``"above"`` or ``"below"`` (see above).
+        statistic: ``"mean"`` or ``"median"`` over members.
+        relative: compare relative errors instead of differences (default: True two-sided;
+            one-sided verdicts compare the statistic itself and reject True).
         level: confidence level of the interval (0.90 is the classic TOST at alpha = 0.05).
         name: identifier printed in the verdict.
         n_boot: bootstrap resamples.
         seed: bootstrap seed.
-        min_members: fewest finite members a coordinate needs to be judged.
+        min_members: fewest usable members a coordinate needs to be judged.
 
     Returns:
         A :class:`Verdict`; ``per_coord`` holds the per-coordinate estimate, interval, count and
-        pass flag.
+        pass flag (and the bound, one-sided).
 
     Example:
         >>> sim = xr.DataArray(np.full((3, 8), 2.0) + np.linspace(0, 0.02, 8), dims=("lr", "seed"),
         ...                    coords={"lr": [0.1, 0.2, 0.3]})
         >>> print(equivalence(sim, 2.0, tol=0.1, name="flat", n_boot=200))
         PASS flat: rel.err 0.005 [0.00304, 0.00732] within ±0.1 (n=24 members); worst at lr=0.1
+        >>> print(equivalence(sim, 1.5, side="above", statistic="median", name="big", n_boot=200))
+        PASS big: median 2.01 [2, 2.02] above 1.5 (n=24 members); worst at lr=0.1
     """
     if not isinstance(sim, xr.DataArray):
         raise TypeError(f"equivalence {name!r}: sim must be an xarray.DataArray, got {type(sim).__name__}")
     if over not in sim.dims:
         raise ValueError(f"equivalence {name!r}: over={over!r} is not a dimension of sim {sim.dims}")
-    if not (np.isfinite(tol) and tol > 0):
+    if side not in ("both", "above", "below"):
+        raise ValueError(f"equivalence {name!r}: side must be 'both', 'above' or 'below', got {side!r}")
+    if statistic not in _STATISTICS:
+        raise ValueError(f"equivalence {name!r}: statistic must be 'mean' or 'median', got {statistic!r}")
+    one_sided = side != "both"
+    if one_sided and (tol is not None or relative):
+        raise ValueError(f"equivalence {name!r}: side={side!r} compares the {statistic} itself with the "
+                         f"bound theory; tol and relative=True do not apply (got tol={tol!r}, "
+                         f"relative={relative!r})")
+    if not one_sided and not (tol is not None and np.isfinite(tol) and tol > 0):
         raise ValueError(f"equivalence {name!r}: tol must be a positive number, got {tol!r}")
+    relative = (not one_sided) if relative is None else relative
     _check_level(level, f"equivalence {name!r}")
     if not isinstance(theory, xr.DataArray) and np.ndim(theory) != 0:
         raise TypeError(f"equivalence {name!r}: theory must be a number or a DataArray with named "
@@ -183,27 +211,44 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = 
         if bad.any():
             where = _coord_label(th_b, int(np.flatnonzero(bad.ravel())[0])) or "the scalar"
             raise ValueError(f"equivalence {name!r}: theory is {why} at {where}")
-    effect = (sim_a - th_b) / (abs(th_b) if relative else 1.0)
-    effect = effect.where(np.isfinite(sim_a)).transpose(..., over)
+    usable = ~np.isnan(sim_a) if statistic == "median" else np.isfinite(sim_a)
+    effect = sim_a if one_sided else (sim_a - th_b) / (abs(th_b) if relative else 1.0)
+    effect = effect.where(usable).transpose(..., over)
     counts = effect.notnull().sum(over)
     n = counts.values
     est, lo, hi = (np.asarray(a) for a in bootstrap_ci(
-        effect.values, axis=-1, n_boot=n_boot, level=level, seed=seed, nan_policy="omit"))
-    ok = (n >= min_members) & (lo >= -tol) & (hi <= tol)
-    # worst coordinate: the interval reaching furthest from zero; unjudgeable ones first
-    reach = np.where(np.isnan(lo + hi) | (n < min_members), np.inf, np.maximum(-lo, hi))
+        effect.values, axis=-1, stat=_STATISTICS[statistic], n_boot=n_boot, level=level,
+        seed=seed, nan_policy="omit"))
+    bound = th_b.transpose(*counts.dims).values
+    if side == "both":
+        ok = (n >= min_members) & (lo >= -tol) & (hi <= tol)
+        reach = np.maximum(-lo, hi)  # worst: the interval reaching furthest from zero
+    else:
+        ok = (n >= min_members) & ((lo > bound) if side == "above" else (hi < bound))
+        reach = (bound - lo) if side == "above" else (hi - bound)  # worst: closest to the bound
+    with np.errstate(invalid="ignore"):  # unjudgeable coordinates first
+        reach = np.where(np.isnan(lo + hi + reach) | (n < min_members), np.inf, reach)
     worst = int(np.argmax(reach))
     where, n_worst = _coord_label(counts, worst), int(n.ravel()[worst])
     detail = f"worst at {where}" if where else ""
     if n_worst < min_members:
-        detail += (": " if detail else "") + f"only {n_worst} finite member(s), need {min_members}"
+        usable_word = "finite" if statistic == "mean" else "non-NaN"
+        detail += (": " if detail else "") + f"only {n_worst} {usable_word} member(s), need {min_members}"
     if (~ok).sum() > 1:
         detail += f"; {int((~ok).sum())} of {ok.size} coordinates fail"
-    per_coord = xr.Dataset({k: (counts.dims, np.reshape(v, n.shape)) for k, v in {
-        "estimate": est, "lo": lo, "hi": hi, "n_members": n, "passed": ok}.items()},
-        coords=counts.coords)
+    columns = {"estimate": est, "lo": lo, "hi": hi, "n_members": n, "passed": ok}
+    if one_sided:
+        columns["bound"] = bound
+    per_coord = xr.Dataset({k: (counts.dims, np.reshape(v, n.shape)) for k, v in columns.items()},
+                           coords=counts.coords)
+    if one_sided:
+        label = statistic
+    else:
+        label = ("rel.err" if relative else "diff") if statistic == "mean" else \
+            f"median {'rel.err' if relative else 'diff'}"
     return Verdict(
         name=name, passed=bool(ok.all()), effect=float(est.ravel()[worst]),
-        interval=(float(lo.ravel()[worst]), float(hi.ravel()[worst])), tolerance=float(tol),
-        n_members=int(n.sum()), detail=detail, label="rel.err" if relative else "diff",
+        interval=(float(lo.ravel()[worst]), float(hi.ravel()[worst])),
+        tolerance=float(np.ravel(bound)[worst]) if one_sided else float(tol), side=side,
+        n_members=int(n.sum()), detail=detail, label=label,
         n_excluded=int(effect.size - n.sum()), per_coord=per_coord)

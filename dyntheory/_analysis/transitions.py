@@ -5,6 +5,10 @@ Summaries treat a censored member as "later than the end of training" (+inf) for
 which is what a Kaplan-Meier median gives when every run stops at the same step, and report the
 censored fraction next to it. Censored members are never silently dropped.
 
+A crossing between two records is interpolated: linearly by default, or in the logit of the
+metric (``interpolate="logit"``), which is exact for a logistic rise and resolves a sigmoidal
+transition recorded coarsely.
+
 Example:
     >>> import numpy as np, xarray as xr
     >>> acc = xr.DataArray([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]], dims=("seed", "step"),
@@ -27,11 +31,15 @@ __all__ = ["summarize_transitions", "transition_times"]
 
 
 def _first_crossing(v: np.ndarray, s: np.ndarray, level: np.ndarray, up: np.ndarray,
-                    interpolate: bool) -> tuple[np.ndarray, np.ndarray]:
+                    interpolate: str | None, ceiling: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """First time ``v`` (..., T) reaches ``level`` (...) from below (``up``) or above.
 
     Returns ``(t, crossed)``; ``t`` is NaN where the level is never reached. Already at or past
-    the level at the first step counts as crossing at ``s[0]``.
+    the level at the first step counts as crossing at ``s[0]``. ``interpolate`` is None (the
+    first recorded step past the level), ``"linear"`` or ``"logit"`` (linear in
+    ``ln(v / (ceiling - v))``, falling back to linear where a neighbour lies outside
+    ``(0, ceiling)``).
     """
     lv, upv = level[..., None], up[..., None]
     with np.errstate(invalid="ignore"):
@@ -39,12 +47,17 @@ def _first_crossing(v: np.ndarray, s: np.ndarray, level: np.ndarray, up: np.ndar
     crossed = hit.any(-1) & np.isfinite(level)
     i = np.argmax(hit, axis=-1)
     t = s[i].astype(float)
-    if interpolate:
+    if interpolate is not None:
         prev = np.maximum(i - 1, 0)
         v0 = np.take_along_axis(v, prev[..., None], -1)[..., 0]
         v1 = np.take_along_axis(v, i[..., None], -1)[..., 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             frac = (level - v0) / (v1 - v0)
+            if interpolate == "logit":
+                logit = lambda u: np.log(u / (ceiling - u))  # noqa: E731
+                frac_w = (logit(level) - logit(v0)) / (logit(v1) - logit(v0))
+                inside = (v0 > 0) & (v1 > 0) & (v0 < ceiling) & (v1 < ceiling)
+                frac = np.where(inside, frac_w, frac)
             usable = (i > 0) & np.isfinite(frac) & (frac >= 0) & (frac <= 1)
             t = np.where(usable, s[prev] + np.where(usable, frac, 0.0) * (s[i] - s[prev]), t)
     return np.where(crossed, t, np.nan), crossed
@@ -59,19 +72,41 @@ def _edge_values(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(any_fin, first, np.nan), np.where(any_fin, last, np.nan)
 
 
-def transition_times(da: xr.DataArray, *, threshold: float, dim: str = "step",
-                     direction: Literal["up", "down"] = "up", interpolate: bool = True) -> xr.Dataset:
+def _per_member(value: float | xr.DataArray, what: str, moved: xr.DataArray, dim: str
+                ) -> np.ndarray:
+    """``value`` broadcast to ``moved``'s dims without ``dim`` (a number or a named DataArray)."""
+    template = moved.isel({dim: 0}, drop=True)
+    if not isinstance(value, xr.DataArray):
+        if np.ndim(value) != 0:
+            raise TypeError(f"transition_times: {what} must be a number or a DataArray with named "
+                            f"dims, got an array of shape {np.shape(value)}")
+        return np.full(template.shape, float(value))
+    if dim in value.dims or not set(value.dims) <= set(template.dims):
+        raise ValueError(f"transition_times: {what} dims {value.dims} must be among {template.dims}")
+    return np.asarray(value.broadcast_like(template).transpose(*template.dims).values, dtype=float)
+
+
+def transition_times(da: xr.DataArray, *, threshold: float | xr.DataArray, dim: str = "step",
+                     direction: Literal["up", "down"] = "up",
+                     interpolate: bool | Literal["linear", "logit"] = True,
+                     ceiling: float | xr.DataArray | None = None) -> xr.Dataset:
     """Per-member first crossing of ``threshold`` along ``dim``, and the 10-90% jump width.
 
     Args:
         da: a metric over ``dim`` (e.g. test accuracy per sweep coordinate, seed and step).
-        threshold: the level to cross.
+        threshold: the level to cross: a number, or a DataArray broadcast against ``da`` by name
+            (without ``dim``), e.g. a fraction of each mode's own ceiling.
         dim: the time dimension; its coordinate (the recorded steps) must increase strictly.
             Without a coordinate, positions 0, 1, ... are used.
         direction: ``"up"`` (first value >= threshold, e.g. accuracy) or ``"down"`` (first
             value <= threshold, e.g. loss).
-        interpolate: linearly interpolate between the two recorded steps around the crossing;
-            otherwise report the first recorded step past it.
+        interpolate: ``True`` or ``"linear"``: linearly interpolate between the two recorded
+            steps around the crossing; ``"logit"``: interpolate linearly in
+            ``ln(v / (ceiling - v))``, exact for a logistic rise from 0 to ``ceiling`` (a
+            two-layer linear network's mode strength), so a coarse record resolves the crossing;
+            ``False``: report the first recorded step past it.
+        ceiling: the value a logistic metric saturates at (a number or a DataArray broadcast
+            like ``threshold``); required with ``interpolate="logit"`` and used only there.
 
     Returns:
         A Dataset over every other dim of ``da`` with
@@ -87,6 +122,9 @@ def transition_times(da: xr.DataArray, *, threshold: float, dim: str = "step",
         >>> loss = xr.DataArray([4.0, 3.0, 1.0, 0.5], dims="step", coords={"step": [0, 1, 2, 3]})
         >>> float(transition_times(loss, threshold=2.0, direction="down").t_cross)
         1.5
+        >>> u = xr.DataArray(2.0 / (1.0 + np.exp(-(np.arange(0.0, 40, 10) - 17))), dims="step")
+        >>> round(float(transition_times(u, threshold=1.0, interpolate="logit", ceiling=2.0).t_cross), 9)
+        1.7
     """
     if not isinstance(da, xr.DataArray):
         raise TypeError(f"transition_times: da must be an xarray.DataArray, got {type(da).__name__}")
@@ -94,8 +132,14 @@ def transition_times(da: xr.DataArray, *, threshold: float, dim: str = "step",
         raise ValueError(f"transition_times: dim={dim!r} is not a dimension of da {da.dims}")
     if direction not in ("up", "down"):
         raise ValueError(f"transition_times: direction must be 'up' or 'down', got {direction!r}")
-    if not np.isfinite(threshold):
-        raise ValueError(f"transition_times: threshold must be finite, got {threshold!r}")
+    modes = {True: "linear", False: None, "linear": "linear", "logit": "logit"}
+    if not isinstance(interpolate, (bool, str)) or interpolate not in modes:
+        raise ValueError(f"transition_times: interpolate must be True, False, 'linear' or 'logit', "
+                         f"got {interpolate!r}")
+    mode = modes[interpolate]
+    if (mode == "logit") != (ceiling is not None):
+        raise ValueError("transition_times: ceiling is required with interpolate='logit' and used "
+                         f"only there (interpolate={interpolate!r}, ceiling={ceiling!r})")
     steps = np.asarray(da[dim].values if dim in da.coords else np.arange(da.sizes[dim]), dtype=float)
     if steps.size == 0:
         raise ValueError(f"transition_times: dim={dim!r} has length 0")
@@ -104,18 +148,22 @@ def transition_times(da: xr.DataArray, *, threshold: float, dim: str = "step",
     moved = da.transpose(..., dim)
     v = np.asarray(moved.values, dtype=float)
     batch = v.shape[:-1]
-    t, crossed = _first_crossing(v, steps, np.full(batch, float(threshold)),
-                                 np.full(batch, direction == "up"), interpolate)
+    level = _per_member(threshold, "threshold", moved, dim)
+    if not np.isfinite(level).all():
+        raise ValueError(f"transition_times: threshold must be finite, got {threshold!r}")
+    cap = None if ceiling is None else _per_member(ceiling, "ceiling", moved, dim)
+    t, crossed = _first_crossing(v, steps, level, np.full(batch, direction == "up"), mode, cap)
     start, end = _edge_values(v)
     rising = end > start
-    t10, _ = _first_crossing(v, steps, start + 0.1 * (end - start), rising, interpolate)
-    t90, _ = _first_crossing(v, steps, start + 0.9 * (end - start), rising, interpolate)
+    t10, _ = _first_crossing(v, steps, start + 0.1 * (end - start), rising, mode, cap)
+    t90, _ = _first_crossing(v, steps, start + 0.9 * (end - start), rising, mode, cap)
     width = np.where(crossed & (end != start), t90 - t10, np.nan)
     dims = moved.dims[:-1]
     coords = {k: c for k, c in da.coords.items() if dim not in c.dims}
     ds = xr.Dataset({"t_cross": (dims, t), "censored": (dims, ~crossed), "width": (dims, width)},
                     coords=coords)
-    ds.attrs.update(threshold=float(threshold), direction=direction, dim=dim,
+    ds.attrs.update(threshold=float(threshold) if np.ndim(threshold) == 0 else "per member",
+                    direction=direction, dim=dim, interpolate=str(mode),
                     last_step=float(steps[-1]), metric=str(da.name) if da.name is not None else "")
     return ds
 

@@ -1,10 +1,16 @@
 """Verdicts: the one-line outcome of every comparison between simulation and theory.
 
-A :class:`Verdict` says what was measured, its bootstrap interval, the tolerance and how many
-members it rests on (and how many non-finite ones were excluded). The checks that produce them live
-beside the statistics they use: :func:`~dyntheory._analysis.stats.equivalence` (member means against
-theory) and :func:`~dyntheory._analysis.slopes.slope_verdict` (fitted exponents against predicted ones).
-:func:`aggregate` collects several into a :class:`Summary` table.
+A :class:`Verdict` says what was measured, its bootstrap interval, the tolerance (or, for a
+one-sided verdict, the bound) and how many members it rests on (and how many non-finite ones were
+excluded). The checks that produce them live beside the statistics they use:
+:func:`~dyntheory._analysis.stats.equivalence` (member statistics against theory or a bound) and
+:func:`~dyntheory._analysis.slopes.slope_verdict` (fitted exponents against predicted ones).
+
+A disagreement with theory that is understood and documented is declared once as a
+:class:`Known`; :func:`mark_known` attaches it to its verdict, which then reads ``KNOWN`` while it
+keeps failing in the documented direction, and is flagged (``XPASS``, or a plain ``FAIL``) when it
+does not. :func:`aggregate` collects verdicts into a :class:`Summary` whose ``line`` is the one-line
+outcome of a run.
 
 Example:
     >>> v = Verdict(name="toy", passed=True, effect=0.01, interval=(0.0, 0.02), tolerance=0.05,
@@ -16,12 +22,56 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 import xarray as xr
 
-__all__ = ["Summary", "Verdict", "aggregate"]
+__all__ = ["Known", "Summary", "Verdict", "aggregate", "mark_known"]
+
+_SIDES = ("both", "above", "below")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Known:
+    """A documented disagreement between a sim and its theory: expected to fail, one way.
+
+    Attributes:
+        name: the verdict it concerns, e.g. ``"omnigrok_clock"``.
+        reason: one line: what disagrees and why.
+        where: where the disagreement is explained, e.g. ``"sims/grokking_weight_norm.py"``.
+        direction: the documented direction of the failure: the verdict's whole interval lies
+            ``"above"`` (or ``"below"``) zero for a two-sided verdict (the sign of the
+            discrepancy), or its bound for a one-sided one.
+        sizes: the sizes at which it is expected; ``None``: every size.
+
+    Example:
+        >>> k = Known(name="toy", reason="measured late", where="sims/toy.py", direction="above")
+        >>> k.reproduced_by(Verdict(name="toy", passed=False, effect=0.3, interval=(0.2, 0.4),
+        ...                         tolerance=0.1, n_members=8))
+        True
+    """
+
+    name: str
+    reason: str
+    where: str
+    direction: Literal["above", "below"]
+    sizes: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        if self.direction not in ("above", "below"):
+            raise ValueError(f"Known {self.name!r}: direction must be 'above' or 'below', "
+                             f"got {self.direction!r}")
+        if not self.reason.strip() or "\n" in self.reason.strip():
+            raise ValueError(f"Known {self.name!r}: reason must be one non-empty line")
+        if self.sizes is not None:
+            object.__setattr__(self, "sizes", tuple(self.sizes))
+
+    def reproduced_by(self, v: Verdict) -> bool:
+        """True iff ``v`` failed, with its interval wholly on the documented side."""
+        ref = v.tolerance if v.side != "both" else 0.0
+        lo, hi = v.interval
+        return (not v.passed) and (lo > ref if self.direction == "above" else hi < ref)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -31,13 +81,17 @@ class Verdict:
     Attributes:
         name: what was checked, e.g. ``"saxe_t_learn"``.
         passed: whether the check passed.
-        effect: the measured discrepancy (e.g. relative error, or fitted minus predicted slope).
+        effect: the measured discrepancy (e.g. relative error, or fitted minus predicted slope);
+            for a one-sided verdict, the measured statistic itself.
         interval: ``(lo, hi)`` bootstrap interval of ``effect``.
-        tolerance: the allowed half-width around zero.
+        tolerance: the allowed half-width around zero (``side="both"``), or the bound the whole
+            interval must lie above (``"above"``) or below (``"below"``).
         n_members: finite members the verdict rests on.
         detail: one short clause (worst coordinate, fitted value, why it failed).
         label: how ``effect`` reads in the one-line summary (``"rel.err"``, ``"diff"``, ...).
         n_excluded: members excluded because their metric was not finite.
+        side: ``"both"`` (equivalence within ``±tolerance``) or a one-sided ``"above"``/``"below"``.
+        known: the documented disagreement this verdict is expected to show (:func:`mark_known`).
         per_coord: optional per-coordinate table behind the verdict (not compared or hashed).
     """
 
@@ -50,73 +104,151 @@ class Verdict:
     detail: str = ""
     label: str = "effect"
     n_excluded: int = 0
+    side: Literal["both", "above", "below"] = "both"
+    known: Known | None = None
     per_coord: xr.Dataset | None = dataclasses.field(default=None, compare=False, hash=False,
                                                      repr=False)
 
     def __post_init__(self):
         if len(self.interval) != 2:
             raise ValueError(f"Verdict {self.name!r}: interval must be (lo, hi), got {self.interval!r}")
+        if self.side not in _SIDES:
+            raise ValueError(f"Verdict {self.name!r}: side must be one of {_SIDES}, got {self.side!r}")
+        if self.known is not None and self.known.name != self.name:
+            raise ValueError(f"Verdict {self.name!r}: known disagreement is about {self.known.name!r}")
         object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
         object.__setattr__(self, "passed", bool(self.passed))
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL``, ``KNOWN`` (a known disagreement failing as documented) or ``XPASS``
+        (a known disagreement that passed: the documentation is out of date)."""
+        if self.known is None:
+            return "PASS" if self.passed else "FAIL"
+        if self.passed:
+            return "XPASS"
+        return "KNOWN" if self.known.reproduced_by(self) else "FAIL"
 
     def __str__(self) -> str:
         lo, hi = self.interval
         excluded = f", {self.n_excluded} non-finite excluded" if self.n_excluded else ""
-        line = (f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.label} {self.effect:.3g} "
-                f"[{lo:.3g}, {hi:.3g}] {'within' if self.passed else 'not within'} "
-                f"±{self.tolerance:.3g} (n={self.n_members} members{excluded})")
-        return f"{line}; {self.detail}" if self.detail else line
+        if self.side == "both":
+            claim = f"{'within' if self.passed else 'not within'} ±{self.tolerance:.3g}"
+        else:
+            claim = f"{self.side if self.passed else 'not ' + self.side} {self.tolerance:.3g}"
+        line = (f"{self.status} {self.name}: {self.label} {self.effect:.3g} [{lo:.3g}, {hi:.3g}] "
+                f"{claim} (n={self.n_members} members{excluded})")
+        line = f"{line}; {self.detail}" if self.detail else line
+        k = self.known
+        if k is None:
+            return line
+        return line + {
+            "KNOWN": f"; known disagreement, see {k.where}",
+            "XPASS": f"; listed as a known disagreement ({k.where}) but passed: update it",
+            "FAIL": f"; a known disagreement ({k.where}), but not {k.direction} as documented",
+        }[self.status]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python (JSON-ready) dict of every field except ``per_coord``."""
-        return {"name": self.name, "passed": self.passed, "effect": float(self.effect),
-                "interval": [self.interval[0], self.interval[1]], "tolerance": float(self.tolerance),
+        return {"name": self.name, "passed": self.passed, "status": self.status,
+                "effect": float(self.effect), "interval": [self.interval[0], self.interval[1]],
+                "tolerance": float(self.tolerance), "side": self.side,
                 "n_members": int(self.n_members), "n_excluded": int(self.n_excluded),
-                "label": self.label, "detail": self.detail}
+                "label": self.label, "detail": self.detail,
+                "known": None if self.known is None else dataclasses.asdict(self.known)}
+
+
+def mark_known(verdicts: Iterable[Verdict], known: Iterable[Known], *, size: str | None = None
+               ) -> list[Verdict]:
+    """Attach each documented disagreement (for ``size``) to the verdict it names.
+
+    Args:
+        verdicts: a sim's verdicts.
+        known: its documented disagreements.
+        size: the run's size; a :class:`Known` whose ``sizes`` exclude it is left out.
+
+    Returns:
+        The verdicts, in order, those named by a :class:`Known` carrying it.
+
+    Raises:
+        ValueError: a disagreement expected at ``size`` names no verdict (a renamed check).
+
+    Example:
+        >>> v = Verdict(name="clock", passed=False, effect=3.0, interval=(2.0, 4.0), tolerance=0.5,
+        ...             n_members=12, label="rel.err")
+        >>> k = Known(name="clock", reason="decays slower", where="sims/toy.py", direction="above")
+        >>> mark_known([v], [k])[0].status
+        'KNOWN'
+    """
+    verdicts = list(verdicts)
+    by_name = {k.name: k for k in known if size is None or k.sizes is None or size in k.sizes}
+    missing = sorted(set(by_name) - {v.name for v in verdicts})
+    if missing:
+        raise ValueError(f"mark_known: known disagreements {missing} name no verdict; verdicts are "
+                         f"{[v.name for v in verdicts]}")
+    return [dataclasses.replace(v, known=by_name[v.name]) if v.name in by_name else v
+            for v in verdicts]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Summary:
-    """Several verdicts at a glance; ``str()`` gives the table.
+    """Several verdicts at a glance; ``str()`` gives the table, ``line`` the one-line outcome.
 
     Attributes:
         verdicts: the verdicts, in order.
-        passed: True iff every verdict passed.
+        passed: True iff every verdict passed or is a known disagreement failing as documented.
         n_passed: how many passed.
-        failed: the verdicts that failed.
-        table: one row per verdict and a final "k/n passed" line.
+        failed: the verdicts whose status is ``FAIL``.
+        known: the known disagreements that failed as documented (status ``KNOWN``).
+        xpassed: the known disagreements that passed (status ``XPASS``).
+        table: one row per verdict and ``line``.
+        line: how many claims hold, what failed, and each known disagreement with its reason.
     """
 
     verdicts: tuple[Verdict, ...]
     passed: bool
     n_passed: int
     failed: tuple[Verdict, ...]
+    known: tuple[Verdict, ...]
+    xpassed: tuple[Verdict, ...]
     table: str
+    line: str
 
     def __str__(self) -> str:
         return self.table
 
 
 def aggregate(verdicts: Sequence[Verdict]) -> Summary:
-    """Collect verdicts into a :class:`Summary` (``passed`` iff all passed; ``table`` to print).
+    """Collect verdicts into a :class:`Summary` (``table`` and ``line`` to print).
 
     Example:
         >>> v = Verdict(name="a", passed=True, effect=0.01, interval=(0.0, 0.02), tolerance=0.1,
         ...             n_members=8)
-        >>> s = aggregate([v]); s.passed, s.n_passed
-        (True, 1)
+        >>> s = aggregate([v]); s.passed, s.line
+        (True, '1/1 claims hold')
     """
     verdicts = tuple(verdicts)
     for i, v in enumerate(verdicts):
         if not isinstance(v, Verdict):
             raise TypeError(f"aggregate: verdicts[{i}] is a {type(v).__name__}, not a Verdict")
+    bound = {"both": "±", "above": ">", "below": "<"}
     rows = [("", "name", "measure", "effect", "interval", "tol", "n")] + [
-        ("PASS" if v.passed else "FAIL", v.name, v.label, f"{v.effect:.3g}",
-         f"[{v.interval[0]:.3g}, {v.interval[1]:.3g}]", f"±{v.tolerance:.3g}",
+        (v.status, v.name, v.label, f"{v.effect:.3g}",
+         f"[{v.interval[0]:.3g}, {v.interval[1]:.3g}]", f"{bound[v.side]}{v.tolerance:.3g}",
          str(v.n_members) + (f" (-{v.n_excluded})" if v.n_excluded else "")) for v in verdicts]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    pick = lambda status: tuple(v for v in verdicts if v.status == status)  # noqa: E731
+    failed, known, xpassed = pick("FAIL"), pick("KNOWN"), pick("XPASS")
     n_passed = sum(v.passed for v in verdicts)
+    parts = [f"{n_passed}/{len(verdicts)} claims hold"]
+    if failed:
+        parts.append(f"FAILED: {', '.join(v.name for v in failed)}")
+    if xpassed:
+        parts.append(f"known disagreement(s) now passing, update them: "
+                     f"{', '.join(v.name for v in xpassed)}")
+    parts += [f"KNOWN {v.name}: {v.known.reason} (see {v.known.where})" for v in known]
+    line = "; ".join(parts)
     table = "\n".join(["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-                      + [f"{n_passed}/{len(verdicts)} passed"])
-    return Summary(verdicts=verdicts, passed=n_passed == len(verdicts), n_passed=n_passed,
-                   failed=tuple(v for v in verdicts if not v.passed), table=table)
+                      + [line])
+    return Summary(verdicts=verdicts, passed=not failed and not xpassed, n_passed=n_passed,
+                   failed=failed, known=known, xpassed=xpassed, table=table, line=line)

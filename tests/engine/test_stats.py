@@ -1,5 +1,6 @@
 """Verdicts and bootstrap intervals on synthetic data with known answers."""
 
+import dataclasses
 import doctest
 import json
 import re
@@ -11,15 +12,18 @@ import xarray as xr
 from hypothesis import given
 from hypothesis import strategies as st
 
+import dyntheory._analysis.skeleton as skeleton_mod
 import dyntheory._analysis.slopes as slopes_mod
 import dyntheory._analysis.stats as stats_mod
 import dyntheory._analysis.verdict as verdict_mod
+from dyntheory._analysis.skeleton import SimConfig, pick_size
 from dyntheory._analysis.slopes import fit_slope, slope_verdict
 from dyntheory._analysis.stats import bootstrap_ci, equivalence
-from dyntheory._analysis.verdict import Verdict, aggregate
+from dyntheory._analysis.verdict import Known, Verdict, aggregate, mark_known
 
 
-@pytest.mark.parametrize("module", [stats_mod, slopes_mod, verdict_mod], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [stats_mod, slopes_mod, verdict_mod, skeleton_mod],
+                         ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, raise_on_error=False).failed == 0
 
@@ -254,8 +258,204 @@ def test_aggregate_table():
                   n_members=8, n_excluded=2)
     s = aggregate([good, bad])
     assert not s.passed and s.n_passed == 1 and s.failed == (bad,)
-    assert "alpha" in s.table and "beta" in s.table and s.table.endswith("1/2 passed")
+    assert "alpha" in s.table and "beta" in s.table
+    assert s.table.endswith("1/2 claims hold; FAILED: beta") and s.line == "1/2 claims hold; FAILED: beta"
     assert "8 (-2)" in str(s)
     assert aggregate([good]).passed
     with pytest.raises(TypeError, match=r"verdicts\[1\]"):
         aggregate([good, "beta"])
+
+
+# --- one-sided and median verdicts ------------------------------------------------------------
+
+def _members(center, *, n_seed=40, sd=0.1, seed=0):
+    """Normal members around ``center`` (one value per coordinate) with exactly that median."""
+    c = np.asarray(center, dtype=float)
+    z = np.random.default_rng(seed).standard_normal(c.shape + (n_seed,))
+    return c[..., None] + sd * (z - np.median(z, -1, keepdims=True))
+
+
+@pytest.mark.parametrize("statistic", ["mean", "median"])
+def test_one_sided_passes_above_and_fails_at_the_bound(statistic):
+    ratio = xr.DataArray(_members([3.0, 4.0]), dims=("wd", "seed"), coords={"wd": [0.5, 1.0]})
+    v = equivalence(ratio, 2.0, side="above", statistic=statistic, name="delay", n_boot=500)
+    assert v.passed and v.side == "above" and v.tolerance == 2.0 and v.label == statistic
+    assert v.effect == pytest.approx(3.0, abs=0.05) and v.interval[0] > 2.0
+    assert v.detail == "worst at wd=0.5"  # the coordinate closest to the bound
+    assert str(v).startswith(f"PASS delay: {statistic} 3") and "above 2 (n=80 members)" in str(v)
+    # a coordinate planted on the bound cannot be shown above it, nor below
+    at = xr.DataArray(_members([3.0, 2.0]), dims=("wd", "seed"), coords={"wd": [0.5, 1.0]})
+    v = equivalence(at, 2.0, side="above", statistic=statistic, name="delay", n_boot=500)
+    assert not v.passed and v.detail == "worst at wd=1.0" and "not above 2" in str(v)
+    assert v.per_coord.passed.values.tolist() == [True, False]
+    assert v.per_coord.bound.values.tolist() == [2.0, 2.0]
+    assert not equivalence(at, 2.0, side="below", statistic=statistic, name="d", n_boot=500).passed
+    below = equivalence(at, 3.5, side="below", statistic=statistic, name="d", n_boot=500)
+    assert below.passed and below.detail == "worst at wd=0.5" and "below 3.5" in str(below)
+
+
+def test_one_sided_bound_per_coordinate():
+    sim = xr.DataArray(_members([1.0, 5.0]), dims=("n", "seed"), coords={"n": [8, 16]})
+    bound = xr.DataArray([0.5, 5.5], dims="n", coords={"n": [8, 16]})
+    v = equivalence(sim, bound, side="above", name="b", n_boot=300)
+    assert not v.passed and v.tolerance == 5.5 and v.detail == "worst at n=16"
+
+
+def test_median_equivalence_resists_a_tail_that_moves_the_mean():
+    # 36 members exactly on theory (rel.err spread 1%), 4 members 100% late: the mean is ~10%
+    # late and fails a 5% tolerance; the median is on theory and passes.
+    rel = _members([0.0], n_seed=36, sd=0.01)[0]
+    sim = xr.DataArray(2.0 * (1.0 + np.concatenate([rel, np.ones(4)])), dims="seed")
+    mean = equivalence(sim, 2.0, tol=0.05, name="t", n_boot=1000)
+    median = equivalence(sim, 2.0, tol=0.05, statistic="median", name="t", n_boot=1000)
+    assert not mean.passed and mean.effect == pytest.approx(0.1, abs=0.002)
+    assert median.passed and abs(median.effect) < 0.002 and median.label == "median rel.err"
+    # and a median that is off fails: the option is not a way to pass everything
+    off = xr.DataArray(2.0 * (1.0 + 0.2 + rel), dims="seed")
+    assert not equivalence(off, 2.0, tol=0.05, statistic="median", name="t", n_boot=500).passed
+
+
+def test_median_keeps_censored_members_the_mean_excludes_them():
+    # 14 of 16 members never crossed (+inf, censored), one diverged (NaN): the median time is
+    # later than 20 beyond doubt; the mean can only use the 2 finite members.
+    times = np.array([10.0, 11.0] + [np.inf] * 14 + [np.nan])
+    sim = xr.DataArray(times, dims="seed")
+    med = equivalence(sim, 20.0, side="above", statistic="median", name="t", n_boot=300)
+    assert med.passed and med.effect == np.inf and med.n_members == 16 and med.n_excluded == 1
+    mean = equivalence(sim, 20.0, side="above", name="t", n_boot=300)
+    assert not mean.passed and mean.n_members == 2 and mean.n_excluded == 15
+
+
+def test_one_sided_and_statistic_validate():
+    sim = xr.DataArray(np.ones(4), dims="seed")
+    with pytest.raises(ValueError, match="tol and relative=True do not apply"):
+        equivalence(sim, 0.5, side="above", tol=0.1, name="x")
+    with pytest.raises(ValueError, match="tol and relative=True do not apply"):
+        equivalence(sim, 0.5, side="below", relative=True, name="x")
+    with pytest.raises(ValueError, match="side must be"):
+        equivalence(sim, 0.5, side="up", name="x")
+    with pytest.raises(ValueError, match="statistic must be"):
+        equivalence(sim, 1.0, tol=0.1, statistic="mode", name="x")
+    with pytest.raises(ValueError, match="tol must be a positive number, got None"):
+        equivalence(sim, 1.0, name="x")
+
+
+def test_slope_verdict_one_sided():
+    x = np.geomspace(8, 64, 4)
+    grows = _power_members(x, 1.8)
+    v = slope_verdict(x, grows, predicted=0.0, side="above", name="growth", n_boot=500)
+    assert v.passed and v.effect == pytest.approx(1.8, abs=0.05) and v.tolerance == 0.0
+    assert str(v).startswith("PASS growth: slope 1.8") and "above 0" in str(v)
+    flat = _power_members(x, 0.0, sd=0.3)
+    assert not slope_verdict(x, flat, predicted=0.0, side="above", name="g", n_boot=500).passed
+    assert slope_verdict(x, grows, predicted=2.5, side="below", name="g", n_boot=500).passed
+    with pytest.raises(ValueError, match="tol does not apply"):
+        slope_verdict(x, grows, predicted=0.0, tol=0.1, side="above", name="g")
+    with pytest.raises(ValueError, match="tol must be a positive number"):
+        slope_verdict(x, grows, predicted=0.0, name="g")
+
+
+# --- known disagreements and the summary line -------------------------------------------------
+
+def _v(name, passed, interval, *, tol=0.05, side="both"):
+    return Verdict(name=name, passed=passed, effect=sum(interval) / 2, interval=interval,
+                   tolerance=tol, n_members=12, label="rel.err", side=side)
+
+
+LATE = Known(name="late", reason="later modes come late: shared hidden subspace",
+             where="sims/toy.py", direction="above", sizes=("small",))
+
+
+def test_known_disagreement_is_labelled_only_when_it_fails_as_documented():
+    fails_late = mark_known([_v("late", False, (0.03, 0.08))], [LATE], size="small")[0]
+    assert fails_late.status == "KNOWN" and fails_late.known == LATE
+    assert str(fails_late).startswith("KNOWN late: rel.err") and str(fails_late).endswith(
+        "; known disagreement, see sims/toy.py")
+    early = mark_known([_v("late", False, (-0.08, -0.03))], [LATE], size="small")[0]
+    assert early.status == "FAIL" and "not above as documented" in str(early)
+    straddles = mark_known([_v("late", False, (-0.01, 0.08))], [LATE], size="small")[0]
+    assert straddles.status == "FAIL"
+    passes = mark_known([_v("late", True, (0.0, 0.02))], [LATE], size="small")[0]
+    assert passes.status == "XPASS" and "but passed: update it" in str(passes)
+    # one-sided: the documented direction is read against the bound, not zero
+    slow = Known(name="abrupt", reason="no plateau", where="sims/toy.py", direction="above")
+    v = mark_known([_v("abrupt", False, (0.84, 0.99), tol=0.5, side="below")], [slow])[0]
+    assert v.status == "KNOWN"
+    assert mark_known([_v("abrupt", False, (0.3, 0.6), tol=0.5, side="below")], [slow])[0].status == "FAIL"
+
+
+def test_mark_known_filters_sizes_and_refuses_unknown_names():
+    at_paper = mark_known([_v("late", True, (0.0, 0.02))], [LATE], size="paper")[0]
+    assert at_paper.known is None and at_paper.status == "PASS"
+    with pytest.raises(ValueError, match=r"\['late'\] name no verdict"):
+        mark_known([_v("other", True, (0.0, 0.02))], [LATE], size="small")
+    with pytest.raises(ValueError, match="reason must be one non-empty line"):
+        Known(name="x", reason="two\nlines", where="here", direction="above")
+    with pytest.raises(ValueError, match="direction"):
+        Known(name="x", reason="r", where="here", direction="up")
+
+
+def test_summary_line_counts_claims_and_names_each_known_disagreement():
+    good = _v("good", True, (0.0, 0.02))
+    known = mark_known([_v("late", False, (0.03, 0.08))], [LATE], size="small")[0]
+    s = aggregate([good, known])
+    assert s.passed and s.n_passed == 1 and s.known == (known,) and s.failed == ()
+    assert s.line == ("1/2 claims hold; KNOWN late: later modes come late: shared hidden "
+                      "subspace (see sims/toy.py)")
+    assert s.table.splitlines()[2].startswith("KNOWN  late") and s.table.endswith(s.line)
+    xpass = mark_known([_v("late", True, (0.0, 0.02))], [LATE], size="small")[0]
+    s = aggregate([good, xpass, _v("bad", False, (0.1, 0.2))])
+    assert not s.passed and s.xpassed == (xpass,) and [v.name for v in s.failed] == ["bad"]
+    assert s.line == ("2/3 claims hold; FAILED: bad; known disagreement(s) now passing, "
+                      "update them: late")
+
+
+def test_one_sided_verdict_reads_as_a_bound():
+    v = _v("delay", True, (2.9, 4.0), tol=2.0, side="above")
+    assert str(v) == "PASS delay: rel.err 3.45 [2.9, 4] above 2 (n=12 members)"
+    assert aggregate([v]).table.splitlines()[1].split()[-2] == ">2"
+    assert v.to_dict()["side"] == "above" and json.loads(json.dumps(v.to_dict())) == v.to_dict()
+    with pytest.raises(ValueError, match="side must be one of"):
+        _v("x", True, (0.0, 1.0), side="up")
+
+
+# --- the sim skeleton -------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Arm(SimConfig):
+    depth: int
+    init: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Config(SimConfig):
+    arms: tuple[_Arm, ...]
+    window: tuple[float, float]
+    lrs: tuple[float, ...]
+    control: tuple[float, ...] | None = None
+    seeds: int = 2
+
+
+def test_sim_config_round_trips_through_the_datasets_attrs():
+    cfg = _Config(arms=(_Arm(depth=2, init="balanced"), _Arm(depth=3, init="gaussian")),
+                  window=(10.0, 300.0), lrs=(0.1,), control=(0.03,))
+    ds = cfg.stamp(xr.Dataset({"x": ("seed", [1.0, 2.0])}), sim="toy", size="small", key=3,
+                   citation="Toy et al.", theory="theory.toy")
+    assert ds.attrs["sim"] == "toy" and ds.attrs["size"] == "small" and ds.attrs["key"] == 3
+    assert ds.attrs["theory"] == "theory.toy" and ds.attrs["citation"] == "Toy et al."
+    back = _Config.from_attrs(ds)
+    assert back == cfg and isinstance(back.arms[0], _Arm) and back.window == (10.0, 300.0)
+    assert _Config.from_json(_Config(arms=(), window=(1.0, 2.0), lrs=()).to_json()).control is None
+    assert cfg.stamp(xr.Dataset(), sim="t", size=cfg, key=0, citation="").attrs["size"] == "custom"
+    with pytest.raises(ValueError, match="no 'sim_config' attr"):
+        _Config.from_attrs(xr.Dataset())
+    with pytest.raises(ValueError, match=r"unknown fields \['width'\]"):
+        _Config.from_json('{"width": 3}')
+
+
+def test_pick_size_names_the_sizes():
+    small = _Config(arms=(), window=(1.0, 2.0), lrs=(0.1,))
+    assert pick_size({"small": small}, "small") is small
+    assert pick_size({"small": small}, small) is small
+    with pytest.raises(ValueError, match=r"size must be one of \['paper', 'small'\] or a config, got 'big'"):
+        pick_size({"small": small, "paper": small}, "big")

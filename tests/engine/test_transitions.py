@@ -146,3 +146,58 @@ def test_summary_validates():
         summarize_transitions(ds, over="member")
     with pytest.raises(ValueError, match="'censored'"):
         summarize_transitions(ds.drop_vars("censored"))
+
+
+# --- logit interpolation ----------------------------------------------------------------------
+
+def _logistic(t, *, ceiling, rate, t_half):
+    """A two-layer linear network's mode strength: logistic from ~0 to ``ceiling``."""
+    return ceiling / (1.0 + np.exp(-rate * (t - t_half)))
+
+
+@given(t_half=st.floats(150.0, 850.0), rate=st.floats(0.005, 0.05), frac=st.floats(0.05, 0.95))
+def test_logit_interpolation_is_exact_on_a_logistic_recorded_coarsely(t_half, rate, frac):
+    # Two members with their own ceilings (a mode's singular value) and a per-member threshold.
+    steps = np.arange(0, 1001, 50)
+    ceiling = xr.DataArray([2.0, 3.0], dims="mode")
+    u = xr.DataArray(np.stack([_logistic(steps, ceiling=c, rate=rate, t_half=t_half) for c in (2.0, 3.0)]),
+                     dims=("mode", "step"), coords={"step": steps})
+    true = t_half + np.log(frac / (1 - frac)) / rate
+    logit = transition_times(u, threshold=frac * ceiling, interpolate="logit", ceiling=ceiling)
+    if steps[0] < true <= steps[-1]:
+        np.testing.assert_allclose(logit.t_cross.values, true, rtol=1e-9)
+    elif true > steps[-1]:
+        assert logit.censored.all()
+
+
+def test_linear_interpolation_misses_what_logit_resolves():
+    steps = np.arange(0, 1001, 100)
+    u = xr.DataArray(_logistic(steps, ceiling=1.0, rate=0.05, t_half=420.0), dims="step",
+                     coords={"step": steps})
+    true = 420.0 + np.log(0.1 / 0.9) / 0.05  # the 10% crossing, on the sigmoid's convex foot
+    linear = float(transition_times(u, threshold=0.1).t_cross)
+    logit = float(transition_times(u, threshold=0.1, interpolate="logit", ceiling=1.0).t_cross)
+    assert logit == pytest.approx(true, rel=1e-9) and abs(linear - true) > 20
+
+
+def test_logit_falls_back_to_linear_outside_the_open_interval():
+    # The record after the crossing sits on the ceiling (logit infinite): linear between the two.
+    da = xr.DataArray([0.0, 0.2, 1.0], dims="step", coords={"step": [0, 10, 20]})
+    ds = transition_times(da, threshold=0.6, interpolate="logit", ceiling=1.0)
+    assert float(ds.t_cross) == pytest.approx(15.0)
+    # the record before it is 0 (logit -inf): linear as well
+    ds = transition_times(da, threshold=0.1, interpolate="logit", ceiling=1.0)
+    assert float(ds.t_cross) == pytest.approx(5.0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"interpolate": "logit"}, "ceiling is required"),
+    ({"ceiling": 1.0}, "ceiling is required"),
+    ({"interpolate": "cubic"}, "interpolate must be"),
+    ({"threshold": xr.DataArray([0.5, 0.5], dims="step")}, "threshold dims"),
+    ({"threshold": np.array([0.5, 0.5])}, "threshold must be a number or a DataArray"),
+])
+def test_logit_and_per_member_threshold_validate(kwargs, match):
+    da = xr.DataArray([0.0, 1.0], dims="step")
+    with pytest.raises((ValueError, TypeError), match=match):
+        transition_times(da, **{"threshold": 0.5, **kwargs})
