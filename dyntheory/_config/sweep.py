@@ -44,6 +44,30 @@ def _check_hparam(name: str, value: Any, where: str) -> float:
     return v
 
 
+# Which optimizers read each optional hyperparameter, and the values that mean "unused" anyway.
+_USED_BY = {"momentum": ("momentum",), "b1": ("adam", "adamw"), "b2": ("adam", "adamw"), "eps": ("adam", "adamw")}
+_INERT = {"momentum": (0.0,)}
+
+
+def _identity(value):
+    # What makes two axis values the same: equality where hashable (0 and 0.0 are one noise
+    # level), else the repr.
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return ("value", value)
+
+
+def _refuse_repeats(where: str, name: str, values: tuple, checked: list) -> None:
+    seen: dict[Any, int] = {}
+    for i, v in enumerate(checked):
+        j = seen.setdefault(_identity(v), i)
+        if j != i:
+            raise ValueError(f"{where} has repeated values: [{j}]={values[j]!r} and [{i}]={values[i]!r} "
+                             f"are both {name}={v!r}")
+
+
 def _check_steps(name: str, values, steps: int) -> tuple[int, ...]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"Sweep.{name} must be a sequence of steps in [0, steps={steps}], got {values!r}")
@@ -148,15 +172,41 @@ class Sweep:
         set_("seeds", self._checked_seeds(seeds))
         ckpt = self.record if self.checkpoints is None else _check_steps("checkpoints", self.checkpoints, self.steps)
         set_("checkpoints", ckpt)
-        for _, task, model in self.static_groups():
+        for coords, task, model in self.static_groups():
             model.check(task.spec())
+            n = getattr(task, "n_train", None) if task.finite else None
+            if self.batch_size is not None and n is not None and self.batch_size > n:
+                at = f" at {coords}" if coords else ""
+                raise ValueError(f"Sweep.batch_size={self.batch_size} is larger than the {n} training examples of "
+                                 f"{type(task).__name__}{at}, which would silently train full batch; use "
+                                 f"batch_size=None for full batch, or at most {n}")
+        self._refuse_inert()
+
+    def _refuse_inert(self) -> None:
+        """A hyperparameter the optimizer never reads, or a warm-up the schedule never does, is a
+        mistake: refuse it unless it stays at its default (or, for momentum, 0: plain SGD)."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        swept = dict(self.axes)
+        for name, users in _USED_BY.items():
+            if self.optimizer in users:
+                continue
+            value = getattr(self, name)
+            if name in swept or value not in (defaults[name], *_INERT.get(name, ())):
+                what = f"Sweep.axes[{name!r}]" if name in swept else f"Sweep.{name}={value!r}"
+                only = " or ".join(f"optimizer={u!r}" for u in users)
+                raise ValueError(f"{what} has no effect with optimizer={self.optimizer!r}: only {only} "
+                                 f"reads {name}; leave it at its default {defaults[name]!r}, or use {only}")
+        if self.warmup and self.schedule != "warmup_cosine":
+            raise ValueError(f"Sweep.warmup={self.warmup} has no effect with schedule={self.schedule!r}; "
+                             "only 'warmup_cosine' warms up")
 
     def _checked_record(self) -> tuple[int, ...]:
         if self.record is None:
             return pythia_schedule(self.steps)
         if is_integer(self.record):
-            if self.record < 1:
-                raise ValueError(f"Sweep.record must be >= 1 when an interval, got {self.record!r}")
+            # An interval past the run would record steps 0 and steps only, silently.
+            if not 1 <= self.record <= self.steps:
+                raise ValueError(f"Sweep.record as an interval must be in [1, steps={self.steps}], got {self.record!r}")
             return every(int(self.record), self.steps)
         return _check_steps("record", self.record, self.steps)
 
@@ -187,7 +237,11 @@ class Sweep:
         for name, values in dict(self.axes).items():
             where = f"Sweep.axes[{name!r}]"
             kind = self.axis_kind(name)
-            values = tuple(values) if not isinstance(values, (str, bytes)) else (values,)
+            if isinstance(values, (str, bytes)):
+                values = (values,)
+            elif not isinstance(values, Iterable):
+                raise ValueError(f"{where} must be a sequence of values, got {values!r}")
+            values = tuple(values)
             if not values:
                 raise ValueError(f"{where} must not be empty")
             checked = []
@@ -201,12 +255,11 @@ class Sweep:
                     if isinstance(v, list):
                         v = tuple(v)
                     try:
-                        dataclasses.replace(owner, **{name: v})
+                        # The value as the task or model keeps it: 64 and (64,) are both widths=(64,).
+                        checked.append(getattr(dataclasses.replace(owner, **{name: v}), name))
                     except (ValueError, TypeError) as e:
                         raise ValueError(f"{where}[{i}] = {v!r} is invalid: {e}") from None
-                    checked.append(v)
-            if len(set(map(repr, checked))) != len(checked):
-                raise ValueError(f"{where} has repeated values: {values!r}")
+            _refuse_repeats(where, name, values, checked)
             out.append((name, tuple(checked)))
         return tuple(out)
 

@@ -151,3 +151,81 @@ def test_a_numpy_integer_sweep_trains():
     run = dt.train(small_sweep(steps=np.int64(6), batch_size=np.int64(4), seeds=np.int64(1), record=np.int64(3),
                                axes={"lr": [0.1]}), key=np.int64(0))
     assert run.metrics.train_loss.shape == (1, 1, 3) and bool(run.metrics.train_loss.notnull().all())
+
+
+TS16 = dt.tasks.TeacherStudent(d_in=4, d_out=2, n_train=16)
+
+SILENT = [
+    # Two spellings of one coordinate: (64,) twice in the results.
+    (dict(axes={"widths": [64, (64,)]}), r"Sweep\.axes\['widths'\] has repeated values: \[0\]=64 and \[1\]=\(64,\) "
+                                         r"are both widths=\(64,\)"),
+    (dict(axes={"noise": [0, 0.0]}), r"Sweep\.axes\['noise'\] has repeated values: \[0\]=0 and \[1\]=0\.0"),
+    (dict(axes={"data_seed": [1, np.int64(1)]}), r"Sweep\.axes\['data_seed'\] has repeated values"),
+    # Larger than the training set: silently full batch.
+    (dict(task=TS16, batch_size=64), r"Sweep\.batch_size=64 is larger than the 16 training examples of TeacherStudent, "
+                                     r"which would silently train full batch; use batch_size=None"),
+    (dict(task=TS16, batch_size=8, axes={"n_train": [32, 4]}),
+     r"Sweep\.batch_size=8 is larger than the 4 training examples of TeacherStudent at \{'n_train': 4\}"),
+    (dict(task=dt.tasks.ModularArithmetic(p=5, train_frac=0.4), model=dt.models.EmbedMLP(), batch_size=11),
+     r"Sweep\.batch_size=11 is larger than the 10 training examples of ModularArithmetic"),
+    # An interval past the run recorded steps 0 and steps only.
+    (dict(record=100), r"Sweep\.record as an interval must be in \[1, steps=24\], got 100"),
+    # Booleans are not integers, and integers not booleans.
+    (dict(warmup=True), r"Sweep\.warmup must be an integer in \[0, 24\], got True"),
+    (dict(steps=True), r"Sweep\.steps must be an integer >= 1, got True"),
+    (dict(batch_size=True), r"Sweep\.batch_size must be an integer >= 1 or None, got True"),
+    (dict(seeds=True), r"Sweep\.seeds must be a count >= 1 or a sequence .* got True"),
+    (dict(record=[0, True]), r"Sweep\.record steps must be integers in \[0, steps=24\], got True"),
+    (dict(lr=True), r"Sweep\.lr must be a number, got True"),
+    # Hyperparameters the optimizer never reads, and a warm-up the schedule never does.
+    (dict(optimizer="sgd", momentum=0.5), r"Sweep\.momentum=0\.5 has no effect with optimizer='sgd': only "
+                                          r"optimizer='momentum' reads momentum; leave it at its default 0\.9"),
+    (dict(optimizer="sgd", axes={"momentum": [0.0, 0.5]}), r"Sweep\.axes\['momentum'\] has no effect with "
+                                                           r"optimizer='sgd'"),
+    (dict(optimizer="adam", momentum=0.5), r"Sweep\.momentum=0\.5 has no effect with optimizer='adam'"),
+    (dict(optimizer="momentum", b1=0.5), r"Sweep\.b1=0\.5 has no effect with optimizer='momentum': only "
+                                         r"optimizer='adam' or optimizer='adamw' reads b1"),
+    (dict(optimizer="sgd", axes={"eps": [1e-8, 1e-6]}), r"Sweep\.axes\['eps'\] has no effect with optimizer='sgd'"),
+    (dict(warmup=3), r"Sweep\.warmup=3 has no effect with schedule='constant'; only 'warmup_cosine' warms up"),
+    (dict(axes={"lr": 0.1}), r"Sweep\.axes\['lr'\] must be a sequence of values, got 0\.1"),
+]
+
+
+@pytest.mark.parametrize("overrides,message", SILENT, ids=[m[:40] for _, m in SILENT])
+def test_silently_accepted_sweeps_are_refused(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        small_sweep(**overrides)
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: dt.models.MLP(widths=(8,), bias="yes"), r"MLP\.bias must be True or False, got 'yes'"),
+    (lambda: dt.models.MLP(widths=(8,), bias=1), r"MLP\.bias must be True or False, got 1"),
+    (lambda: dt.models.MLP(widths=(True,)), r"MLP\.widths must hold positive integers, got \(True,\)"),
+    (lambda: dt.models.EmbedMLP(bias=None), r"EmbedMLP\.bias must be True or False, got None"),
+    (lambda: dt.models.Linear(bias="no"), r"Linear\.bias must be True or False, got 'no'"),
+    (lambda: dt.models.DeepLinear(depth=2, width=4, balanced=1), r"DeepLinear\.balanced must be True or False, got 1"),
+    (lambda: dt.models.DeepLinear(depth=True, width=4), r"DeepLinear\.depth must be an integer >= 1, got True"),
+    (lambda: dt.tasks.TeacherStudent(d_in=4, n_train=8, whiten="yes"), r"TeacherStudent\.whiten must be True or False"),
+    (lambda: dt.tasks.TeacherStudent(d_in=True), r"TeacherStudent\.d_in must be an integer >= 1, got True"),
+    (lambda: dt.tasks.TeacherStudent(d_in=4, noise=True),
+     r"TeacherStudent\.noise must be a finite number >= 0, got True"),
+    (lambda: dt.tasks.PowerLawFeatures(d=4, n_features=8, exact_test=0),
+     r"PowerLawFeatures\.exact_test must be True or"),
+    (lambda: dt.tasks.SparseParity(n_bits=8, k=2, n_train=True),
+     r"SparseParity\.n_train must be an integer >= 1 or None"),
+])
+def test_booleans_must_be_bools_and_integers_must_not_be(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_what_is_still_accepted():
+    """Full batch by size, momentum 0 (or its default) under plain SGD, numpy booleans, and a
+    warm-up with the schedule that does one."""
+    small_sweep(task=TS16, batch_size=16)
+    small_sweep(optimizer="sgd", momentum=0.0)
+    small_sweep(optimizer="sgd")
+    small_sweep(optimizer="adamw", b1=0.8, b2=0.99, eps=1e-6, axes={"b1": [0.8, 0.9]})
+    small_sweep(schedule="warmup_cosine", warmup=3)
+    assert dt.models.MLP(widths=(8,), bias=np.bool_(False)).bias is False
+    assert small_sweep(axes={"widths": [8, (16,), [8, 8]]}).axes == (("widths", ((8,), (16,), (8, 8))),)
