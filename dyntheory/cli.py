@@ -2,7 +2,10 @@
 
 Simulation and figure modules are found by name at run time (``sims.<name>``,
 ``paper_figs.<name>``, or any importable module path), so the engine never imports the floors
-above it and a lab can run its own sims the same way: ``dyntheory run mylab.my_sim``.
+above it and a lab can run its own sims the same way: ``dyntheory run mylab.my_sim``. A sim is
+any module with ``run(size, *, key, store)`` and ``check(ds)``; ``run`` prints its verdicts and
+ends with one summary line, and exits 0 when every claim holds or fails only as a documented
+known disagreement (``dyntheory.Known``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import pkgutil
 import sys
 
 import numpy as np
+
+from dyntheory._analysis.verdict import aggregate
 
 SIM_PACKAGE = "sims"
 FIG_PACKAGE = "paper_figs"
@@ -62,12 +67,11 @@ def cmd_run(args) -> int:
     if not (hasattr(mod, "run") and hasattr(mod, "check")):
         raise SystemExit(f"dyntheory: {mod.__name__} has no run() and check(): not a sim module")
     ds = mod.run(args.size, key=args.key, store=args.store)
-    verdicts = mod.check(ds)
-    for v in verdicts:
+    summary = aggregate(mod.check(ds))
+    for v in summary.verdicts:
         print(v)
-    failed = [v for v in verdicts if not v.passed]
-    print(f"{len(verdicts) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    print(summary.line)  # last: what holds, what failed, each known disagreement and why
+    return 0 if summary.passed else 1
 
 
 def cmd_figure(args) -> int:
