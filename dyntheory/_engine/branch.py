@@ -16,7 +16,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._engine.layout import Layout
@@ -24,7 +23,7 @@ from dyntheory._config.random import as_key
 from dyntheory._engine.run import Run, check_same_sweep, coord_label
 from dyntheory._config.sweep import _check_hparam
 from dyntheory._engine.store import writing
-from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished,
+from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished, progress_bar,
                               initial_parts, make_parts, population_inputs, resumed_parts, run_group,
                               static_index, unflatten_state)
 
@@ -177,7 +176,7 @@ def _branch_into(run, new, root, step, changes, where, store, overwrite, origin,
     groups = new.static_groups()
     branched = np.zeros(new.shape, bool)
     with jax.enable_x64(new.dtype == "float64"), \
-            tqdm(total=(steps - step) * len(groups), disable=not show, desc="branch") as bar:
+            progress_bar((steps - step) * len(groups), show, "branch") as bar:
         for gid, (coords, task, model) in enumerate(groups):
             layout = Layout(new)
             fns = compiled(new, task, model)

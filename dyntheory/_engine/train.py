@@ -147,13 +147,19 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
             return Run(st, sweep)
         show = sys.stderr.isatty() if progress is None else progress
         with jax.enable_x64(sweep.dtype == "float64"), \
-                tqdm(total=sweep.steps * len(groups), disable=not show, desc="dyntheory", unit="step") as bar:
+                progress_bar(sweep.steps * len(groups), show, "dyntheory") as bar:
             for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
                 parts = resumed_parts(st, gid, parts)
                 make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
                                               inputs=population_inputs(sweep, root, task, layout))
                 run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
         return Run(finished(st), sweep)
+
+
+def progress_bar(total: int, show: bool, desc: str) -> tqdm:
+    """Steps of every group (a group streamed in waves counts its steps once, in fractions)."""
+    return tqdm(total=total, disable=not show, desc=desc, unit="step",
+                bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} steps [{elapsed}<{remaining}{postfix}]")
 
 
 def check_sizes(where: str, **sizes) -> None:
@@ -310,6 +316,8 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
     last_wave = w == parts.n_waves - 1
     region = parts.region(ids)
     full = (layout.G, layout.M)
+    # A group's first wave compiles its init, step and measurement: seconds with no steps to show.
+    bar.set_postfix_str(f"group {gid + 1}: compiling" if w == 0 else f"group {gid + 1}", refresh=True)
     gs, members, hps = make_wave(ids)
     sidx = static_index(sweep, coords)
     record, ckpts = list(sweep.record), list(sweep.checkpoints)
@@ -360,6 +368,7 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
         if s < t or (s == t and prog is not None):
             continue
         members = [fns["advance"](g, m, h, t, s) for g, m, h in zip(gs, members, hps)]
+        bar.set_postfix_str(f"group {gid + 1}", refresh=False)
         bar.update((s - t) * tick)
         t = s
         if s in record:
