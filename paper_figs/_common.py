@@ -2,7 +2,9 @@
 
 A script keeps its drawing and whatever numbers it prints besides the verdicts; its ``main`` is
 one call that parses ``--size`` (default ``paper``) and ``--out`` (default ``figures/``), runs and
-checks the sim, draws ``<out>/<stem>.png``, prints the report, every verdict and the path::
+checks the sim, draws ``<out>/<stem>.png``, prints the report, the path, every verdict and, last,
+one summary line (``dt.aggregate``): how many claims hold, and each known disagreement of the sim
+(``KNOWN``, with its reason and where it is explained) instead of a bare ``FAIL``::
 
     def main(argv=None) -> int:
         _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
@@ -23,6 +25,8 @@ from typing import Any
 import matplotlib
 import matplotlib.pyplot as plt
 
+import dyntheory as dt
+
 matplotlib.use("Agg")
 
 __all__ = ["main", "parse_args", "save", "verdict_box"]
@@ -38,7 +42,7 @@ def parse_args(argv: Sequence[str] | None, doc: str) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None, *, doc: str, sim: Any, stem: str, draw: Callable[..., Any],
          report: Callable[..., None] | None = None, verdicts_in_figure: bool = False) -> str:
-    """Run ``sim`` at ``--size``, draw, print the report and the verdicts; return the PNG's path.
+    """Run ``sim`` at ``--size``, draw, print the report, verdicts and summary; return the PNG's path.
 
     Args:
         argv: command-line arguments (None: ``sys.argv``).
@@ -62,9 +66,11 @@ def main(argv: Sequence[str] | None, *, doc: str, sim: Any, stem: str, draw: Cal
         report(ds)
     elif report is not None:
         report(ds, drawn)
-    for v in verdicts:
-        print(v)
     print(f"wrote {path}")
+    summary = dt.aggregate(verdicts)
+    for v in summary.verdicts:
+        print(v)
+    print(summary.line)
     return path
 
 
@@ -75,8 +81,8 @@ def save(fig, path: str) -> None:
 
 
 def verdict_box(ax, verdicts: Sequence[Any]) -> None:
-    """Print one line per verdict (pass/fail, effect, interval, tolerance) in ``ax``'s lower left."""
-    text = "\n".join(f"{'PASS' if v.passed else 'FAIL'} {v.name}: {v.effect:+.3g} "
-                     f"[{v.interval[0]:+.3g}, {v.interval[1]:+.3g}] tol {v.tolerance:.2g}"
-                     for v in verdicts)
+    """Print one line per verdict (status, effect, interval, tolerance) in ``ax``'s lower left."""
+    bound = {"both": "tol ±", "above": ">", "below": "<"}
+    text = "\n".join(f"{v.status} {v.name}: {v.effect:+.3g} [{v.interval[0]:+.3g}, "
+                     f"{v.interval[1]:+.3g}] {bound[v.side]}{v.tolerance:.2g}" for v in verdicts)
     ax.text(0.02, 0.02, text, transform=ax.transAxes, fontsize=6.5, va="bottom", family="monospace")
