@@ -21,6 +21,8 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 
+from dyntheory._config.fingerprint import fingerprint, plain_repr
+
 
 class MetricContext(NamedTuple):
     """What a metric sees for one member at one recording step."""
@@ -70,4 +72,11 @@ def as_metric(name: str, m) -> Any:
 
 
 def describe(m) -> str:
-    return m.describe() if hasattr(m, "describe") else repr(m)
+    """A readable label of a metric (its name in code; addresses removed, so it is stable)."""
+    return m.describe() if hasattr(m, "describe") else plain_repr(m)
+
+
+def metric_fingerprint(m) -> str:
+    """What identifies a metric's values: a digest of its code and of what it closes over
+    (``dyntheory._config.fingerprint``); a plain function's own, not its wrapper's."""
+    return fingerprint(m.fn if isinstance(m, FnMetric) else m)

@@ -16,7 +16,7 @@ import numpy as np
 
 from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.hparams import HPARAMS
-from dyntheory._config.metric import Metric, as_metric, describe
+from dyntheory._config.metric import Metric, as_metric, describe, metric_fingerprint
 from dyntheory._config.random import STREAM_SEED_AXES
 from dyntheory._config.schedule import every, pythia_schedule
 from dyntheory._config.size import BASE_METRICS, CLASSIFICATION_METRICS, SEED_LIMIT, check_population
@@ -329,7 +329,8 @@ class Sweep:
             elif f.name == "model":
                 v = _describe(v)
             elif f.name == "metrics":
-                v = {k: describe(m) for k, m in v}
+                # The fingerprint makes a changed body, or closed-over constant, another sweep.
+                v = {k: {"metric": describe(m), "fingerprint": metric_fingerprint(m)} for k, m in v}
             elif f.name == "axes":
                 v = [[k, [_jsonable(x) for x in vals]] for k, vals in v]
             out[f.name] = _jsonable(v)
