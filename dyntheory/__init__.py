@@ -30,6 +30,7 @@ from dyntheory._analysis.theory import TheoryResult as TheoryResult
 from dyntheory._analysis.theory import lambdify_jax as lambdify_jax
 from dyntheory._analysis.transitions import summarize_transitions as summarize_transitions
 from dyntheory._analysis.transitions import transition_times as transition_times
+from dyntheory._analysis.transitions import value_at as value_at
 from dyntheory._analysis.verdict import Known as Known
 from dyntheory._analysis.verdict import Summary as Summary
 from dyntheory._analysis.verdict import Verdict as Verdict

@@ -131,7 +131,8 @@ def _coord_label(da: xr.DataArray, flat_index: int) -> str:
                      for d, i in zip(da.dims, pos))
 
 
-def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = "seed",
+def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
+                over: str | tuple[str, ...] = "seed",
                 tol: float | None = None, side: Literal["both", "above", "below"] = "both",
                 statistic: Literal["mean", "median"] = "mean", relative: bool | None = None,
                 level: float = 0.95, name: str, n_boot: int = 2000, seed: int = 0,
@@ -153,7 +154,8 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = 
         sim: simulated metric with a member dimension ``over``.
         theory: prediction or bound, a number or a DataArray broadcast against ``sim`` by name
             (its shared coordinates must match exactly).
-        over: the member dimension (resampled by the bootstrap).
+        over: the member dimension (resampled by the bootstrap), or a tuple of dimensions whose
+            points are pooled into one member axis (e.g. ``("weight_decay", "seed")``).
         tol: equivalence margin, in the units of the effect (relative or absolute); required
             for ``side="both"``, not allowed one-sided (the bound is ``theory`` itself).
         side: ``"both"``, ``"above"`` or ``"below"`` (see above).
@@ -180,8 +182,14 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *, over: str = 
     """
     if not isinstance(sim, xr.DataArray):
         raise TypeError(f"equivalence {name!r}: sim must be an xarray.DataArray, got {type(sim).__name__}")
-    if over not in sim.dims:
+    pooled = (over,) if isinstance(over, str) else tuple(over)
+    if not pooled or any(d not in sim.dims for d in pooled):
         raise ValueError(f"equivalence {name!r}: over={over!r} is not a dimension of sim {sim.dims}")
+    if isinstance(theory, xr.DataArray) and set(pooled) & set(theory.dims):
+        raise ValueError(f"equivalence {name!r}: theory must not have the member dim over={over!r}")
+    if not isinstance(over, str):  # pool the points of several dims into one member axis
+        sim = sim.stack(_member=pooled).drop_vars(["_member", *pooled], errors="ignore")
+        over = "_member"
     if side not in ("both", "above", "below"):
         raise ValueError(f"equivalence {name!r}: side must be 'both', 'above' or 'below', got {side!r}")
     if statistic not in _STATISTICS:

@@ -27,7 +27,7 @@ import xarray as xr
 
 from dyntheory._analysis.stats import bootstrap_ci
 
-__all__ = ["summarize_transitions", "transition_times"]
+__all__ = ["summarize_transitions", "transition_times", "value_at"]
 
 
 def _first_crossing(v: np.ndarray, s: np.ndarray, level: np.ndarray, up: np.ndarray,
@@ -166,6 +166,40 @@ def transition_times(da: xr.DataArray, *, threshold: float | xr.DataArray, dim: 
                     direction=direction, dim=dim, interpolate=str(mode),
                     last_step=float(steps[-1]), metric=str(da.name) if da.name is not None else "")
     return ds
+
+
+def value_at(da: xr.DataArray, t: xr.DataArray | float, *, dim: str = "step") -> xr.DataArray:
+    """``da`` linearly interpolated along ``dim`` at each member's own time ``t``.
+
+    The partner of :func:`transition_times`: the value of one metric at the moment another one
+    crossed (e.g. the weight norm when test accuracy reached 0.9). NaN where ``t`` is NaN (a
+    censored member) or outside the recorded steps.
+
+    Args:
+        da: a metric over ``dim`` and the member dims.
+        t: times, a number or a DataArray over some of ``da``'s other dims.
+        dim: the time dimension (its coordinate must increase strictly).
+
+    Returns:
+        A DataArray over ``da``'s dims without ``dim`` (broadcast against ``t``).
+
+    Example:
+        >>> norm = xr.DataArray([[4.0, 2.0, 1.0]], dims=("seed", "step"), coords={"step": [0, 10, 20]})
+        >>> value_at(norm, xr.DataArray([15.0], dims="seed")).values.tolist()
+        [1.5]
+    """
+    if dim not in da.dims:
+        raise ValueError(f"value_at: dim={dim!r} is not a dimension of da {da.dims}")
+    steps = np.asarray(da[dim].values if dim in da.coords else np.arange(da.sizes[dim]), dtype=float)
+    if not (np.diff(steps) > 0).all():
+        raise ValueError(f"value_at: coordinate {dim!r} must increase strictly, got {steps}")
+    moved = da.transpose(..., dim)
+    tt = xr.DataArray(t) if not isinstance(t, xr.DataArray) else t
+    tt = tt.broadcast_like(moved.isel({dim: 0}, drop=True)).transpose(*moved.dims[:-1])
+    v = moved.broadcast_like(tt).transpose(*tt.dims, dim).values.reshape(-1, steps.size)
+    out = np.array([np.interp(ti, steps, vi, left=np.nan, right=np.nan) if np.isfinite(ti) else np.nan
+                    for ti, vi in zip(tt.values.ravel(), v)]).reshape(tt.shape)
+    return tt.copy(data=out)
 
 
 def summarize_transitions(ds: xr.Dataset, *, over: str = "seed", n_boot: int = 2000,

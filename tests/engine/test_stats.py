@@ -459,3 +459,20 @@ def test_pick_size_names_the_sizes():
     assert pick_size({"small": small}, small) is small
     with pytest.raises(ValueError, match=r"size must be one of \['paper', 'small'\] or a config, got 'big'"):
         pick_size({"small": small, "paper": small}, "big")
+
+
+def test_equivalence_pools_members_over_several_dims():
+    # 4 weight decays x 10 seeds pooled into 40 members: one interval, as if flattened by hand
+    frac = np.zeros((4, 10))
+    frac[:, :7] = 1.0  # 70% of members in the phase
+    sim = xr.DataArray(frac, dims=("wd", "seed"), coords={"wd": [0.25, 0.5, 1.0, 2.0]})
+    pooled = equivalence(sim, 0.5, over=("wd", "seed"), side="above", name="p", n_boot=500)
+    flat = equivalence(xr.DataArray(frac.ravel(), dims="member"), 0.5, over="member",
+                       side="above", name="p", n_boot=500)
+    assert pooled == flat and pooled.passed and pooled.n_members == 40 and pooled.detail == ""
+    assert not equivalence(sim, 0.8, over=("wd", "seed"), side="above", name="p", n_boot=500).passed
+    with pytest.raises(ValueError, match="is not a dimension"):
+        equivalence(sim, 0.5, over=("wd", "lr"), side="above", name="p")
+    with pytest.raises(ValueError, match="must not have the member dim"):
+        equivalence(sim, xr.DataArray([1.0] * 4, dims="wd", coords={"wd": sim.wd}),
+                    over=("wd", "seed"), tol=0.1, name="p")

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dyntheory._analysis.transitions as transitions_mod
-from dyntheory._analysis.transitions import summarize_transitions, transition_times
+from dyntheory._analysis.transitions import summarize_transitions, transition_times, value_at
 
 STEPS = np.arange(0, 1001, 10)
 
@@ -201,3 +201,21 @@ def test_logit_and_per_member_threshold_validate(kwargs, match):
     da = xr.DataArray([0.0, 1.0], dims="step")
     with pytest.raises((ValueError, TypeError), match=match):
         transition_times(da, **{"threshold": 0.5, **kwargs})
+
+
+def test_value_at_reads_each_members_metric_at_its_own_time():
+    steps = np.array([0, 10, 20, 40])
+    norm = xr.DataArray(np.array([[8.0, 6.0, 4.0, 0.0], [1.0, 2.0, 3.0, 5.0]]), dims=("seed", "step"),
+                        coords={"seed": [0, 1], "step": steps})
+    t = xr.DataArray([5.0, 30.0], dims="seed", coords={"seed": [0, 1]})
+    np.testing.assert_allclose(value_at(norm, t).values, [7.0, 4.0])
+    # censored (NaN) and out-of-record times give NaN, never the edge value
+    t = xr.DataArray([np.nan, 41.0], dims="seed", coords={"seed": [0, 1]})
+    assert np.isnan(value_at(norm, t).values).all()
+    # at a member's own crossing time, the crossing metric reads its threshold
+    acc = xr.DataArray(_curves([[300.0, 555.0]], width=40.0), dims=("lr", "seed", "step"),
+                       coords={"step": STEPS})
+    cross = transition_times(acc, threshold=0.7)
+    np.testing.assert_allclose(value_at(acc, cross.t_cross).values, 0.7)
+    with pytest.raises(ValueError, match="dim='time'"):
+        value_at(norm, 1.0, dim="time")
