@@ -18,7 +18,7 @@ from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._config.metric import Metric, as_metric, describe, metric_fingerprint
 from dyntheory._config.random import STREAM_SEED_AXES
-from dyntheory._config.schedule import every, pythia_schedule
+from dyntheory._config.schedule import every, log_checkpoints, pythia_schedule
 from dyntheory._config.size import BASE_METRICS, CLASSIFICATION_METRICS, SEED_LIMIT, check_population
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
@@ -103,8 +103,11 @@ class Sweep:
         seeds: number of replicate seeds (0..seeds-1) or an explicit sequence of seed values.
         record: metric steps: ``None`` for a Pythia-like schedule, an int ``k`` for every k steps,
             or a sequence of steps.
-        checkpoints: steps at which every member's full training state is stored; ``None`` means
-            the record steps.
+        checkpoints: steps at which every member's full training state is stored. ``None``: step
+            0, the last step and log-spaced record steps between, at most ``DEFAULT_CHECKPOINTS``
+            (32) in all (``log_checkpoints``; a record schedule that short is kept whole): a
+            checkpoint holds every member's parameters and optimizer state, so the dense record
+            schedule stays for metrics only.
         metrics: extra metrics, name -> ``fn(params, batch) -> scalar`` or a ``Metric`` object.
         dtype: ``float32`` or ``float64`` (x64 is enabled for the run).
 
@@ -170,7 +173,8 @@ class Sweep:
         check_population({n: len(v) for n, v in self.axes} | {"seed": len(seeds)}, len(self.record), n_metrics,
                          8 if self.dtype == "float64" else 4)
         set_("seeds", self._checked_seeds(seeds))
-        ckpt = self.record if self.checkpoints is None else _check_steps("checkpoints", self.checkpoints, self.steps)
+        ckpt = (log_checkpoints(self.steps, self.record) if self.checkpoints is None
+                else _check_steps("checkpoints", self.checkpoints, self.steps))
         set_("checkpoints", ckpt)
         for coords, task, model in self.static_groups():
             model.check(task.spec())

@@ -6,10 +6,13 @@ import time
 import jax
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dyntheory as dt
 from dyntheory._config import size
 from dyntheory._config.random import as_key
+from dyntheory._config.schedule import DEFAULT_CHECKPOINTS, every, log_checkpoints, pythia_schedule
 from tests.engine._helpers import small_sweep
 
 FIXED = dict(x=np.ones((4, 3)), y=np.zeros((4, 2)))
@@ -399,3 +402,57 @@ def test_a_changed_metric_body_is_not_served_from_the_old_store(tmp_path):
     np.testing.assert_array_equal(first.metrics.m.values, again.metrics.m.values)
     with pytest.raises(ValueError, match=r"holds a different sweep \(differs in: metrics\)"):
         dt.train(sweep(_function("def metric(p, b):\n    return 2 * jnp.sum(b.x)")), key=0, store=store)
+
+
+# ---- the default checkpoint schedule ---------------------------------------------------------
+
+def test_default_checkpoints_are_few_and_log_spaced_while_records_stay_dense():
+    """A 300-step run used to store every member's full state at all 148 record steps."""
+    sweep = small_sweep(steps=300, record=None)
+    assert len(sweep.record) == 148
+    ckpt = sweep.checkpoints
+    assert len(ckpt) <= DEFAULT_CHECKPOINTS == 32 and ckpt[0] == 0 and ckpt[-1] == 300
+    assert set(ckpt) <= set(sweep.record)  # every checkpoint is a record: no extra segments
+    assert small_sweep(checkpoints=[0, 7, 24]).checkpoints == (0, 7, 24)  # explicit ones are kept
+    assert small_sweep(record=6).checkpoints == (0, 6, 12, 18, 24)  # a short schedule is kept whole
+    assert small_sweep(record=[6, 12]).checkpoints == (0, 6, 12, 24)  # with the first and last step
+
+
+@given(steps=st.integers(1, 2_000_000), every_k=st.one_of(st.none(), st.integers(1, 5000)),
+       n=st.integers(4, 40))
+def test_log_checkpoints_bound_the_count_and_space_evenly_in_log(steps, every_k, n):
+    record = pythia_schedule(steps) if every_k is None else every(min(every_k, steps), steps)
+    ckpt = log_checkpoints(steps, record, n=n)
+    pool = sorted(set(record) | {0, steps})
+    assert len(ckpt) <= n and ckpt[0] == 0 and ckpt[-1] == steps and set(ckpt) <= set(pool)
+    assert list(ckpt) == sorted(set(ckpt))
+    if len(pool) <= n:
+        assert list(ckpt) == pool
+        return
+    # Log-spaced: no gap in log(step) between consecutive positive checkpoints is wider than two
+    # target spacings, unless the record itself has no step in between (the record steps inside
+    # such a gap would own more than one spacing of log(step) between them, hence a target).
+    spacing = np.log(steps / pool[1]) / (n - 3)
+    positive = [s for s in ckpt if s > 0]
+    for a, b in zip(positive[:-1], positive[1:]):
+        inside = [s for s in pool if a < s < b]
+        assert np.log(b / a) <= 2 * spacing + 1e-9 or not inside, (a, b)
+
+
+def test_a_run_with_default_checkpoints_stores_only_those():
+    sweep = small_sweep(steps=100, record=1, seeds=1, axes={"lr": [0.1]})
+    assert len(sweep.record) == 101 and len(sweep.checkpoints) <= 32
+    run = dt.train(sweep, key=0)
+    assert run.checkpoints == sweep.checkpoints
+    assert run.params_at(100)["layers"][0]["w"].shape[-2:] == (4, 8)
+    with pytest.raises(ValueError, match="step=99 is not a checkpoint of this run"):
+        run.params_at(99)
+
+
+def test_config_module_examples_run():
+    import doctest
+
+    from dyntheory._config import checks, fingerprint, random, schedule, sweep
+
+    for module in (checks, fingerprint, random, schedule, sweep):
+        assert doctest.testmod(module, raise_on_error=False).failed == 0, module.__name__
