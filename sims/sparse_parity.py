@@ -2,64 +2,35 @@
 
 Experiment: a one-hidden-layer ReLU MLP (``dt.models.MLP``, zero biases at init) learns the
 ``(n, k)``-sparse parity (``dt.tasks.SparseParity``, fresh samples every step) with plain SGD at
-fixed width and batch size, over ``n`` (and ``k`` at paper size) x seeds. A user metric, a
-``dt.Metric`` that reads the member's ``task_state["relevant"]``, records the fraction of the
-first layer's squared weight norm on the ``k`` relevant input coordinates (``k/n`` at init).
+fixed width and batch size, over ``n`` (and ``k`` at paper size) x seeds. A user metric
+(:class:`RelevantMass`, reading the member's ``task_state["relevant"]``) records the fraction of
+the first layer's squared weight norm on the ``k`` relevant inputs (``k/n`` at init).
 
-Measured (``check``), per ``k``:
-    * monotone: the median transition time (test accuracy 0.9; censored members count as
-      never) increases with ``n``: every ratio of consecutive medians has its interval above 1;
-    * abrupt: the 10-90% width of the test-accuracy rise is small against the transition time
-      (median ``width / t`` with its interval below 0.5 at the largest ``n``);
-    * hidden progress: while test accuracy is still at chance (below 0.55), the relevant
-      weight mass has already grown above its initial value;
-    * growth exponent: the log-log slope of the transition time in ``n`` at fixed width and
-      batch, with a seed-bootstrap interval. Barak et al. give ``n^{O(k)}``, not a slope, so
-      the fitted exponent is *reported* next to the reference exponents of
-      ``theory.sparse_parity`` (``k - 1`` from the Fourier-gap drift-versus-noise count, ``k``
-      from the search count) and only its growth (interval above 0) is a verdict.
+Measured (``check`` prints every number), per ``k``: the median transition time (test accuracy
+0.9; censored members count as never) increases with ``n``; the 10-90% rise is short against
+the plateau at the largest ``n`` (abrupt); while test accuracy is still at chance the relevant
+weight mass has already grown (hidden progress); the growth exponent ``d ln t / d ln n`` at fixed
+width and batch. Barak et al. give ``n^{O(k)}``, not a slope: the fitted exponent is printed
+beside ``theory.sparse_parity``'s references (``k - 1``: Fourier-gap drift versus noise; ``k``:
+search count) and only its growth is a verdict. An agreement of k=3 with ``k - 1`` is an
+observation, not a derivation: a zero-bias ReLU layer gets no population gradient on the
+relevant inputs of a 3-parity at initialisation, so the heuristic's premise holds only after
+the biases have moved.
 
-Theory partner: ``theory/sparse_parity.py``.
+Known disagreement (``KNOWN``, paper size): 2-parities are learned gradually from the first
+steps, with no plateau (the 10-90% width stays near the transition time even at the largest
+``n``): for k=2 the relevant inputs get a population gradient at initialisation (``c_1 ~
+n^{-1/2}``), so there is no plateau to leave, and ``abrupt_k2`` fails.
 
-Reference:
-    Boaz Barak, Benjamin L. Edelman, Surbhi Goel, Sham Kakade, Eran Malach, Cyril Zhang
-    (2022), "Hidden Progress in Deep Learning: SGD Learns Parities Near the Computational
-    Limit", NeurIPS 2022, arXiv:2207.08799 (their MLP runs are wider and use the hinge loss;
-    here cross-entropy, the engine's two-class loss, and width 128).
-
-Result, small size (k=3, n=8/12/16, width 128, batch 32, SGD lr 0.1, 8 seeds, 2500 steps):
-    * median transition times 357 [313, 407], 716 [570, 833], 1103 [942, 1694] steps; the
-      smallest ratio of consecutive medians 1.54 [1.20, 2.61] > 1; no member censored;
-    * relative 10-90% width 0.54 [0.42, 0.63], 0.43 [0.29, 0.55], 0.31 [0.20, 0.45]: the rise
-      sharpens as ``n`` (and the plateau) grows; below 0.5 only from n=16;
-    * hidden progress: while test accuracy is below 0.55, the relevant weight mass has grown by
-      a median 0.3% / 1.4% / 2.6% (n=8/12/16, all intervals above 0), on a log scale steadily
-      (``paper_figs/barak2022_fig1.py`` panel b); the plateau is 52% / 62% / 74% of the
-      transition time;
-    * growth exponent ``d ln t / d ln n = 1.81 [1.58, 2.02]`` at fixed width and batch.
-
-Result, paper size (n=8/12/18/27, k=2 and 3, 12 seeds, 16000 steps; ~225 s on 2 cores):
-    * k=3: exponent ``1.94 [1.81, 2.06]``, medians 366 / 778 / 1637 / 3791 steps; relative width
-      0.75 -> 0.14 [0.13, 0.16]; relevant-mass growth before test accuracy leaves chance
-      0.2% -> 6.7% with the plateau 36% -> 87% of the transition time. The exponent agrees with
-      the drift-versus-noise reference ``k - 1 = 2`` and is well below the search count's
-      ``k = 3`` (local exponent of ``binom(n, 3)``: 3.1-3.5 over this range). Caveat: a zero-bias
-      ReLU layer gets no label-dependent population gradient on the relevant inputs of a
-      3-parity at initialisation (``theory.sparse_parity``), so the heuristic's premise holds
-      only after the biases have moved; the agreement is an observation, not a derivation.
-    * k=2: exponent ``1.43 [1.36, 1.50]`` (references 1 and 2: neither), medians 19 / 49 / 79 /
-      119 steps, 20-30x faster than k=3 at the same ``n``. DISAGREEMENT with the abrupt-plateau
-      picture: 2-parities are learned gradually from the first steps (relative width 0.93
-      [0.84, 0.99] even at n=27; test accuracy leaves chance after 11-21% of the transition
-      time): for k=2 the relevant inputs get a population gradient at initialisation (``c_1 ~
-      n^{-1/2}``), so there is no plateau to leave. ``abrupt_k2`` FAILS by design (listed in
-      the slow test).
+Theory partner: ``theory/sparse_parity.py``. Reference: B. Barak, B. L. Edelman, S. Goel,
+S. Kakade, E. Malach, C. Zhang (2022), "Hidden Progress in Deep Learning: SGD Learns Parities
+Near the Computational Limit", arXiv:2207.08799 (wider MLPs, hinge loss; here width 128 and
+cross-entropy).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import jax.numpy as jnp
 import numpy as np
@@ -68,12 +39,12 @@ import xarray as xr
 import dyntheory as dt
 from theory import sparse_parity as theory
 
-__all__ = ["PAPER", "SMALL", "Config", "RelevantMass", "analyse", "check",
+__all__ = ["KNOWN", "PAPER", "SIZES", "SMALL", "Config", "RelevantMass", "analyse", "check",
            "record_steps", "run", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(dt.SimConfig):
     """Sizes of one sparse-parity sweep: ``n_bits`` x ``ks`` x seeds at fixed width and batch."""
 
     n_bits: tuple[int, ...]
@@ -92,7 +63,12 @@ SMALL = Config(n_bits=(8, 12, 16), ks=(3,), width=128, batch_size=32, lr=0.1, se
                steps=2500, record=25)
 PAPER = Config(n_bits=(8, 12, 18, 27), ks=(2, 3), width=128, batch_size=32, lr=0.1,
                seeds=12, steps=16000, record=50, dense_until=1000)
-_SIZES = {"small": SMALL, "paper": PAPER}
+SIZES = {"small": SMALL, "paper": PAPER}
+KNOWN = (dt.Known(
+    name="abrupt_k2", direction="above", sizes=("paper",),
+    reason="2-parities are learned gradually, with no plateau: for k=2 the relevant inputs get a "
+           "population gradient already at initialisation",
+    where="sims/sparse_parity.py, module docstring"),)
 THRESHOLD = 0.9  # test accuracy that counts as learned
 CHANCE_TOL = 0.05  # test accuracy below 0.5 + this counts as chance (4.5 sd at n_test 2048)
 
@@ -101,14 +77,9 @@ CHANCE_TOL = 0.05  # test accuracy below 0.5 + this counts as chance (4.5 sd at 
 class RelevantMass:
     """Fraction of the first layer's squared weight norm on the task's relevant inputs.
 
-    A :class:`dt.Metric`: plain ``fn(params, batch)`` metrics cannot see the task state, this
-    reads ``ctx.task_state["relevant"]`` (the member's own hidden subset). It is ``k/n`` for an
-    isotropic first layer and 1 when only the relevant rows carry weight.
-
-    Example:
-        >>> m = RelevantMass()
-        >>> m.name
-        'relevant_mass'
+    A :class:`dt.Metric` (``RelevantMass()``): plain ``fn(params, batch)`` metrics cannot see the
+    task state, this reads ``ctx.task_state["relevant"]`` (the member's own hidden subset). It is
+    ``k/n`` for an isotropic first layer and 1 when only the relevant rows carry weight.
     """
 
     name: str = "relevant_mass"
@@ -136,16 +107,6 @@ def record_steps(cfg: Config) -> list[int]:
     """Every ``cfg.record`` steps, five times denser up to ``cfg.dense_until``."""
     dense = range(0, min(cfg.dense_until, cfg.steps) + 1, max(cfg.record // 5, 1))
     return sorted(set(dense) | set(range(0, cfg.steps + 1, cfg.record)))
-
-
-def _value_at(da: xr.DataArray, t: xr.DataArray) -> xr.DataArray:
-    """``da`` linearly interpolated in ``step`` at each member's time ``t`` (NaN where t is)."""
-    steps = da["step"].values.astype(float)
-    v = da.transpose(..., "step")
-    tt = t.broadcast_like(v.isel(step=0, drop=True)).transpose(*v.dims[:-1])
-    out = np.array([np.interp(ti, steps, vi) if np.isfinite(ti) else np.nan
-                    for ti, vi in zip(tt.values.ravel(), v.values.reshape(-1, steps.size))])
-    return tt.copy(data=out.reshape(tt.shape))
 
 
 def _exponent_fit(ds: xr.Dataset) -> xr.Dataset:
@@ -179,8 +140,8 @@ def analyse(ds: xr.Dataset, cfg: Config) -> xr.Dataset:
     mass0 = ds.relevant_mass.isel(step=0, drop=True)
     out = ds.assign(t_cross=tr.t_cross, censored=tr.censored, width=tr.width,
                     rel_width=tr.width / tr.t_cross, t_leave=leave, mass0=mass0,
-                    mass_leave=_value_at(ds.relevant_mass, leave),
-                    mass_half=_value_at(ds.relevant_mass, leave / 2))
+                    mass_leave=dt.value_at(ds.relevant_mass, leave),
+                    mass_half=dt.value_at(ds.relevant_mass, leave / 2))
     out["hidden_progress"] = out.mass_leave / mass0 - 1
     out["hidden_progress_half"] = out.mass_half / mass0 - 1
     out = out.merge(_exponent_fit(out))
@@ -189,48 +150,17 @@ def analyse(ds: xr.Dataset, cfg: Config) -> xr.Dataset:
     sq = theory.search_count().evaluate({"n": n, "k": kk})
     gap = xr.concat([xr.DataArray(float(theory.fourier_gap(int(k))(n=100.0, beta=1.0, B=1.0)
                                         ["exponent_steps"])) for k in out.k.values], dim="k")
-    out = out.assign(theory_log_subsets=sq.theory_log_subsets,
-                     theory_search_exponent=sq.theory_local_exponent,
-                     theory_gap_exponent=gap.assign_coords(k=out.k.values))
-    out.attrs.update(sim="sparse_parity", sim_config=json.dumps(dataclasses.asdict(cfg)),
-                     citation=theory.CITATION, threshold=THRESHOLD)
-    return out
+    return out.assign(theory_log_subsets=sq.theory_log_subsets,
+                      theory_search_exponent=sq.theory_local_exponent,
+                      theory_gap_exponent=gap.assign_coords(k=out.k.values))
 
 
-def run(size: str = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
+def run(size: str | Config = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
     """Train the sweep of ``size`` and return metrics, analysis and theory in one Dataset."""
-    if size not in _SIZES:
-        raise ValueError(f"run: size must be one of {sorted(_SIZES)}, got {size!r}")
-    cfg = _SIZES[size]
+    cfg = dt.pick_size(SIZES, size)
     out = analyse(dt.train(sweep(cfg), key=key, store=store).metrics, cfg)
-    out.attrs.update(size=size)
-    return out
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class _OneSided(dt.Verdict):
-    """A one-sided :class:`dt.Verdict`: the interval lies above (or below) ``tolerance``."""
-
-    direction: str = "above"
-
-    def __str__(self) -> str:
-        lo, hi = self.interval
-        excluded = f", {self.n_excluded} excluded" if self.n_excluded else ""
-        side = self.direction if self.passed else f"not {self.direction}"
-        line = (f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.label} {self.effect:.3g} "
-                f"[{lo:.3g}, {hi:.3g}] {side} {self.tolerance:.3g} "
-                f"(n={self.n_members} members{excluded})")
-        return f"{line}; {self.detail}" if self.detail else line
-
-
-def _median_ci(x: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """Median over members with its 95% bootstrap interval; NaN members dropped, +inf kept."""
-    x = np.asarray(x, dtype=float).ravel()
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return np.nan, np.nan, np.nan
-    est, lo, hi = dt.bootstrap_ci(x, axis=0, stat=np.median, n_boot=4000, seed=seed)
-    return float(est), float(lo), float(hi)
+    return cfg.stamp(out, sim="sparse_parity", size=size, key=key, citation=theory.CITATION,
+                     threshold=THRESHOLD)
 
 
 def _median_ratio_ci(a: np.ndarray, b: np.ndarray, *, n_boot: int = 4000, level: float = 0.95,
@@ -250,81 +180,67 @@ def _median_ratio_ci(a: np.ndarray, b: np.ndarray, *, n_boot: int = 4000, level:
 
 
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
-    """Verdicts per ``k`` (see the module docstring); worst coordinate reported.
+    """Verdicts per ``k`` (95% intervals; the worst ``n`` reported).
 
     1. ``monotone_in_n_k<k>``: for every consecutive pair of ``n``, the ratio of median
-       transition times (censored = +inf; members resampled independently per ``n``) has its
-       95% interval above 1; the worst pair is reported, with ``dt.summarize_transitions``
-       medians and intervals per ``n``.
-    2. ``abrupt_k<k>``: at the largest ``n``, the median of ``width / t_cross`` over members
-       that crossed has its interval below 0.5 (the rise is shorter than the plateau); the
-       value at every ``n`` is printed (the transition sharpens as ``n`` grows).
-    3. ``hidden_progress_k<k>``: at every ``n``, at ``t_leave`` (the last moment test accuracy
-       is still below ``0.5 + CHANCE_TOL``) the median relative growth of the relevant weight
-       mass has its interval above 0.
-    4. ``growth_exponent_k<k>``: the fitted exponent's interval lies above 0; the fitted value
-       is printed against the references ``k - 1`` and ``k`` (not tested).
+       transition times (censored = +inf; members resampled independently per ``n``) is above 1.
+    2. ``abrupt_k<k>``: at the largest ``n``, the median of ``width / t_cross`` over members that
+       crossed is below 0.5 (the rise is shorter than the plateau); printed at every ``n``.
+    3. ``hidden_progress_k<k>``: at every ``n``, the median relative growth of the relevant
+       weight mass by ``t_leave`` (the last moment test accuracy is below ``0.5 + CHANCE_TOL``)
+       is above 0.
+    4. ``growth_exponent_k<k>``: the fitted exponent is above 0; the references ``k - 1`` and
+       ``k`` are printed, not tested.
     """
     out: list[dt.Verdict] = []
     for k in ds.k.values:
         d = ds.sel(k=k)
         ns = d.n_bits.values
-        n_members = int(d.t_cross.size)
         n_cens = int(d.censored.sum())
 
         s = dt.summarize_transitions(d[["t_cross", "censored", "width"]], n_boot=4000)
-        lo, hi, med = s.t_median_lo.values, s.t_median_hi.values, s.t_median.values
         t_inf = d.t_cross.where(~d.censored, np.inf).transpose("n_bits", "seed").values
         ratios = [_median_ratio_ci(t_inf[i + 1], t_inf[i], seed=i) for i in range(len(ns) - 1)]
         worst = int(np.argmin([r[1] for r in ratios]))
-        out.append(_OneSided(
+        medians = ", ".join(f"n={n}: {m:.4g} [{a:.4g}, {b:.4g}]" for n, m, a, b in zip(
+            ns, s.t_median.values, s.t_median_lo.values, s.t_median_hi.values))
+        out.append(dt.Verdict(
             name=f"monotone_in_n_k{k}", passed=all(r[1] > 1 for r in ratios),
-            effect=ratios[worst][0], interval=ratios[worst][1:], tolerance=1.0,
-            n_members=n_members, label="median t(n_next)/t(n)",
-            detail=(f"worst between n={ns[worst]} and n={ns[worst + 1]}; median t_cross "
-                    + ", ".join(f"n={n}: {m:.4g} [{a:.4g}, {b:.4g}]"
-                                for n, m, a, b in zip(ns, med, lo, hi))
-                    + f"; censored {n_cens}/{n_members} "
+            effect=ratios[worst][0], interval=ratios[worst][1:], tolerance=1.0, side="above",
+            n_members=int(d.t_cross.size), label="median t(n_next)/t(n)",
+            detail=(f"worst between n={ns[worst]} and n={ns[worst + 1]}; median t_cross {medians}"
+                    f"; censored {n_cens}/{d.t_cross.size} "
                     + str({int(n): int(c) for n, c in zip(ns, d.censored.sum("seed").values)}))))
 
-        per_n = [_median_ci(d.rel_width.sel(n_bits=n).values) for n in ns]
-        big = per_n[-1]
-        out.append(_OneSided(
-            name=f"abrupt_k{k}", passed=bool(big[2] < 0.5), effect=big[0], interval=big[1:],
-            tolerance=0.5, direction="below",
-            n_members=int(np.isfinite(d.rel_width.sel(n_bits=ns[-1]).values).sum()),
-            n_excluded=int((~np.isfinite(d.rel_width.sel(n_bits=ns[-1]).values)).sum()),
-            label="width/t_cross", detail=f"at the largest n={ns[-1]}; all n: " + ", ".join(
-                f"n={n}: {p[0]:.3g} [{p[1]:.3g}, {p[2]:.3g}]" for n, p in zip(ns, per_n))))
+        every_n = dt.equivalence(d.rel_width, 0.5, side="below", statistic="median", n_boot=4000,
+                                 name=f"abrupt_k{k}").per_coord
+        v = dt.equivalence(d.rel_width.sel(n_bits=ns[-1]), 0.5, side="below", statistic="median",
+                           n_boot=4000, name=f"abrupt_k{k}")
+        out.append(dataclasses.replace(v, label="width/t_cross", detail=(
+            f"at the largest n={ns[-1]}; all n: " + ", ".join(
+                f"n={n}: {e:.3g} [{a:.3g}, {b:.3g}]" for n, e, a, b in zip(
+                    ns, every_n.estimate.values, every_n.lo.values, every_n.hi.values)))))
 
-        per_n = [_median_ci(d.hidden_progress.sel(n_bits=n).values) for n in ns]
-        half = [float(np.nanmedian(d.hidden_progress_half.sel(n_bits=n).values)) for n in ns]
-        plateau = [float(np.nanmedian((d.t_leave / d.t_cross).sel(n_bits=n).values)) for n in ns]
-        worst = int(np.nanargmin([p[1] for p in per_n]))
-        out.append(_OneSided(
-            name=f"hidden_progress_k{k}", passed=all(p[1] > 0 for p in per_n),
-            effect=per_n[worst][0], interval=per_n[worst][1:], tolerance=0.0,
-            n_members=int(np.isfinite(d.hidden_progress.values).sum()),
-            n_excluded=int((~np.isfinite(d.hidden_progress.values)).sum()),
-            label="mass(t_leave)/mass(0) - 1",
-            detail=(f"relevant-mass growth while test acc < {0.5 + CHANCE_TOL:g}; worst at "
-                    f"n={ns[worst]}; medians " + ", ".join(
-                        f"n={n}: {p[0]:.3g}" for n, p in zip(ns, per_n))
-                    + "; at half that time " + ", ".join(f"{h:.3g}" for h in half)
-                    + "; t_leave/t_cross " + ", ".join(f"{p:.2f}" for p in plateau))))
+        v = dt.equivalence(d.hidden_progress, 0.0, side="above", statistic="median", n_boot=4000,
+                           name=f"hidden_progress_k{k}")
+        half = d.hidden_progress_half.median("seed").values
+        plateau = (d.t_leave / d.t_cross).median("seed").values
+        out.append(dataclasses.replace(v, label="mass(t_leave)/mass(0) - 1", detail=(
+            f"relevant-mass growth while test acc < {0.5 + CHANCE_TOL:g}; {v.detail}; medians "
+            + ", ".join(f"n={n}: {p:.3g}" for n, p in zip(ns, v.per_coord.estimate.values))
+            + "; at half that time " + ", ".join(f"{h:.3g}" for h in half)
+            + "; t_leave/t_cross " + ", ".join(f"{p:.2f}" for p in plateau))))
 
-        e, elo, ehi = (float(d[v]) for v in ("exponent_fit", "exponent_fit_lo", "exponent_fit_hi"))
-        out.append(_OneSided(
-            name=f"growth_exponent_k{k}", passed=bool(elo > 0), effect=e, interval=(elo, ehi),
-            tolerance=0.0, n_members=int(d.sizes["seed"]), n_excluded=n_cens,
-            label="d ln t / d ln n",
-            detail=(f"fitted over n={list(map(int, ns))} at width, batch fixed; references "
-                    f"(not tested): Fourier-gap drift-vs-noise k-1 = "
-                    f"{float(d.theory_gap_exponent):.3g}, search count k = {int(k)} (local "
-                    f"exponent of binom(n,k) over this range "
-                    f"{float(d.theory_search_exponent.min()):.3g}-"
-                    f"{float(d.theory_search_exponent.max()):.3g}); censored members excluded")))
-    return out
+        t = d.t_cross.transpose("n_bits", "seed").values
+        v = dt.slope_verdict(ns.astype(float), t, predicted=0.0, side="above", n_boot=4000,
+                             name=f"growth_exponent_k{k}")
+        out.append(dataclasses.replace(v, label="d ln t / d ln n", detail=(
+            f"fitted over n={list(map(int, ns))} at width, batch fixed; references (not tested): "
+            f"Fourier-gap drift-vs-noise k-1 = {float(d.theory_gap_exponent):.3g}, search count "
+            f"k = {int(k)} (local exponent of binom(n,k) over this range "
+            f"{float(d.theory_search_exponent.min()):.3g}-"
+            f"{float(d.theory_search_exponent.max()):.3g}); censored members excluded")))
+    return dt.mark_known(out, KNOWN, size=ds.attrs["size"])
 
 
 if __name__ == "__main__":  # the same as `dyntheory run sparse_parity [--size paper]`
