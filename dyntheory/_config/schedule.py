@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -32,27 +34,31 @@ DEFAULT_CHECKPOINTS = 32
 
 
 def log_checkpoints(steps: int, record=(), n: int = DEFAULT_CHECKPOINTS) -> tuple[int, ...]:
-    """At most ``n`` log-spaced checkpoint steps: 0, the last step, and steps between spaced evenly
-    in ``log(step)``, taken from ``record`` (so that a checkpoint is also a record, and no extra
-    segment is run) where it has them.
+    """At most ``n`` log-spaced checkpoint steps: 0, the powers of two and the last step.
 
     A schedule of ``n`` steps or fewer (``record`` with 0 and ``steps`` added) is kept whole.
-    Otherwise each of ``n - 2`` targets spaced geometrically from the first positive step to
-    ``steps`` takes the nearest candidate in ``log(step)``; targets closer together than the
-    candidates (early on) share one, so a run may get fewer than ``n``.
+    Otherwise the targets are 1, 2, 4, ... below ``steps`` (every ``2**k``-th power, ``k`` the
+    smallest stride that leaves at most ``n - 2`` of them: ``k = 1`` up to ``2**30`` steps), and
+    each target is taken as the nearest ``record`` step in ``log(step)``, itself where the record
+    has it (Pythia-like records have every power of two to 512). So every checkpoint is also a
+    record (no extra segment is run), and targets closer together than the record's steps share
+    one.
 
     Example:
-        >>> log_checkpoints(300, pythia_schedule(300), n=12)
-        (0, 1, 2, 4, 6, 13, 23, 44, 84, 159, 300)
+        >>> log_checkpoints(2000, pythia_schedule(2000))
+        (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1021, 2000)
+        >>> log_checkpoints(24, every(6, 24))  # short: kept whole
+        (0, 6, 12, 18, 24)
     """
     pool = sorted({int(s) for s in record} | {0, steps})
     if len(pool) <= n:
         return tuple(pool)
     positive = np.asarray(pool[1:], dtype=float)
-    targets = np.geomspace(positive[0], steps, max(n - 2, 1))
+    stride = max(1, math.ceil(math.log2(steps) / max(n - 2, 1)))
+    targets = np.log(2.0) * np.arange(0.0, math.log2(steps), stride)
     # Nearest in log(step): the first candidate at or past each target, or the one before it.
-    right = np.clip(np.searchsorted(positive, targets), 0, len(positive) - 1)
-    left = np.clip(right - 1, 0, len(positive) - 1)
     logs = np.log(positive)
-    pick = np.where(np.abs(logs[left] - np.log(targets)) <= np.abs(logs[right] - np.log(targets)), left, right)
+    right = np.clip(np.searchsorted(logs, targets), 0, len(logs) - 1)
+    left = np.clip(right - 1, 0, len(logs) - 1)
+    pick = np.where(np.abs(logs[left] - targets) <= np.abs(logs[right] - targets), left, right)
     return tuple(sorted({0, steps} | {int(positive[i]) for i in pick}))

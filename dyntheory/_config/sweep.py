@@ -104,10 +104,10 @@ class Sweep:
         record: metric steps: ``None`` for a Pythia-like schedule, an int ``k`` for every k steps,
             or a sequence of steps.
         checkpoints: steps at which every member's full training state is stored. ``None``: step
-            0, the last step and log-spaced record steps between, at most ``DEFAULT_CHECKPOINTS``
-            (32) in all (``log_checkpoints``; a record schedule that short is kept whole): a
-            checkpoint holds every member's parameters and optimizer state, so the dense record
-            schedule stays for metrics only.
+            0, the powers of two and the last step, each the nearest record step in log (at most
+            ``DEFAULT_CHECKPOINTS`` = 32; ``log_checkpoints``), or the whole record schedule if
+            it is that short: a checkpoint holds every member's parameters and optimizer state,
+            so the dense record schedule stays for metrics only.
         metrics: extra metrics, name -> ``fn(params, batch) -> scalar`` or a ``Metric`` object.
         dtype: ``float32`` or ``float64`` (x64 is enabled for the run).
 
