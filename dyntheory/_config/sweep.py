@@ -44,6 +44,15 @@ def _check_hparam(name: str, value: Any, where: str) -> float:
     return v
 
 
+def _as_dict(field: str, value) -> dict:
+    try:
+        return dict(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Sweep.{field} must be a mapping of names to values, got {value!r}") from None
+
+
+_TASK_METHODS = ("spec", "setup", "batch", "eval_sets")
+_MODEL_METHODS = ("init", "apply", "check", "lr_scales")
 # Which optimizers read each optional hyperparameter, and the values that mean "unused" anyway.
 _USED_BY = {"momentum": ("momentum",), "b1": ("adam", "adamw"), "b2": ("adam", "adamw"), "eps": ("adam", "adamw")}
 _INERT = {"momentum": (0.0,)}
@@ -100,9 +109,11 @@ class Sweep:
             ``init_seed``, ``data_seed``, ``noise_seed``), or fields of the task or model. Task
             fields that only change values (e.g. ``noise``) are traced; fields that change shapes
             (``widths``, ``depth``, ``train_frac``, ``n_bits``...) become compiled groups.
-        seeds: number of replicate seeds (0..seeds-1) or an explicit sequence of seed values.
-        record: metric steps: ``None`` for a Pythia-like schedule, an int ``k`` for every k steps,
-            or a sequence of steps.
+        seeds: number of replicate seeds (0..seeds-1) or an explicit sequence of distinct seed
+            values in ``[0, 2**32)``. A population whose recorded metrics and inputs alone would
+            pass half this machine's memory is refused here (``dyntheory._config.size``).
+        record: metric steps: ``None`` for a Pythia-like schedule, an int ``k`` in ``[1, steps]``
+            for every k steps, or a sequence of steps.
         checkpoints: steps at which every member's full training state is stored. ``None``: step
             0, the powers of two and the last step, each the nearest record step in log (at most
             ``DEFAULT_CHECKPOINTS`` = 32; ``log_checkpoints``), or the whole record schedule if
@@ -148,6 +159,14 @@ class Sweep:
             raise ValueError(f"Sweep.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"Sweep.dtype must be one of {DTYPES}, got {self.dtype!r}")
+        for field, methods, where in (("task", _TASK_METHODS, "dyntheory.tasks"),
+                                      ("model", _MODEL_METHODS, "dyntheory.models")):
+            value = getattr(self, field)
+            if not dataclasses.is_dataclass(value) or not all(callable(getattr(value, m, None)) for m in methods):
+                raise ValueError(f"Sweep.{field} must be a {field} from {where} (a dataclass with "
+                                 f"{', '.join(methods)}), got {value!r}")
+        _as_dict("axes", self.axes)  # a mapping, or the (name, value) pairs a built sweep keeps
+        _as_dict("metrics", self.metrics)
         set_("steps", integer("Sweep.steps", self.steps, minimum=1))
         set_("warmup", integer("Sweep.warmup", self.warmup, minimum=0, maximum=self.steps))
         for name in HPARAMS:

@@ -1,5 +1,6 @@
 """Inputs that used to fail late, raw or not at all now fail at construction, naming field and value."""
 
+import dataclasses
 import json
 import time
 
@@ -461,3 +462,17 @@ def test_config_module_examples_run():
 
     for module in (checks, fingerprint, random, schedule, sweep):
         assert doctest.testmod(module, raise_on_error=False).failed == 0, module.__name__
+
+
+def test_the_sweep_parts_must_be_what_they_say():
+    with pytest.raises(ValueError, match=r"Sweep\.task must be a task from dyntheory\.tasks .* got None"):
+        small_sweep(task=None)
+    with pytest.raises(ValueError, match=r"Sweep\.model must be a model from dyntheory\.models .* got 'mlp'"):
+        small_sweep(model="mlp")
+    with pytest.raises(ValueError, match=r"Sweep\.axes must be a mapping of names to values, got 3"):
+        small_sweep(axes=3)
+    with pytest.raises(ValueError, match=r"Sweep\.metrics must be a mapping of names to values, got \[<built-in"):
+        small_sweep(metrics=[len])
+    # A built sweep keeps axes and metrics as pairs; a variant of it re-validates them.
+    sweep = small_sweep(metrics={"m": lambda p, b: 0.0})
+    assert dataclasses.replace(sweep, lr=0.02) == small_sweep(metrics=dict(sweep.metrics), lr=0.02)
