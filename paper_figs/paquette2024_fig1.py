@@ -28,7 +28,7 @@ NAME = "paquette2024_fig1"
 
 
 def draw(ds, verdicts, path: str) -> None:
-    cfg = sim.config_of(ds)
+    cfg = sim.Config.from_attrs(ds)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.3))
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, ds.sizes["d"]))
     t_all = ds["t"].values

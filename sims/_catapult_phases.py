@@ -6,8 +6,8 @@ records), lazy (converged with a loss that never rose), unsettled (none of these
 The codes of the first three are those of ``theory/catapult_uv.py``'s :func:`classify_phase`, so
 simulated and predicted phases compare by equality.
 
-The verdict helpers flatten the (learning rate, width, seed) members into one axis, so that
-:func:`dyntheory.equivalence` reports the worst point or the fraction of members that agree.
+:func:`member_fraction` flattens the (learning rate, width, seed) members into one axis, so that
+:func:`dyntheory.equivalence` reports the fraction of members that agree.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import dyntheory as dt
 from theory import catapult_uv as cu
 
 __all__ = ["CATAPULT", "DENSE", "DIVERGENT", "FLOOR", "LAZY", "PHASES", "PHASE_TOL", "SPIKE",
-           "UNSETTLED", "brackets", "dense_then_sparse", "member_fraction", "points", "sim_phase",
-           "valid"]
+           "UNSETTLED", "brackets", "dense_then_sparse", "member_fraction", "sim_phase", "valid"]
 
 LAZY, CATAPULT, DIVERGENT, UNSETTLED = cu.LAZY, cu.CATAPULT, cu.DIVERGENT, 3
 PHASES = {LAZY: "lazy", CATAPULT: "catapult", DIVERGENT: "divergent", UNSETTLED: "unsettled"}
@@ -64,20 +63,6 @@ def brackets(c: np.ndarray, flag: np.ndarray) -> tuple[float, float]:
         return float(c[-1]), np.inf
     i = int(bad[0])
     return (float(c[i - 1]) if i > 0 else np.nan), float(c[i])
-
-
-def points(da: xr.DataArray, over: str, keep: xr.DataArray | None = None) -> xr.DataArray:
-    """Mask members outside ``keep``, drop coordinates left with fewer than 2 members, and
-    flatten the remaining coordinates into one ``point`` dim (worst point reported by position)."""
-    if keep is not None:
-        da = da.where(keep)
-    others = [d for d in da.dims if d != over]
-    if not others:
-        return da
-    flat = da.stack(point=others)
-    flat = flat.isel(point=np.flatnonzero(flat.notnull().sum(over).values >= 2))
-    flat = flat.drop_vars(["point", *others], errors="ignore")
-    return flat.assign_coords(point=np.arange(flat.sizes["point"])).transpose("point", over)
 
 
 def member_fraction(flag: xr.DataArray, keep: xr.DataArray, name: str, what: str) -> dt.Verdict:

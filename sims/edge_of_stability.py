@@ -29,37 +29,25 @@ Measured (``check``):
       ``2 / eta`` lies far above where gradient descent's sharpening saturates): the sharpness
       stays well below ``2 / eta``, i.e. the hover is not an artefact of the estimator.
 
-Result (this machine; ``dyntheory run edge_of_stability`` prints the numbers;
-``paper_figs/cohen2021_fig1.py`` draws them).
-Paper size (5 learning rates x 8 seeds, 5000 steps): the sharpness rises from 2.9 (median
-late/initial ratio 2.4 [1.8, 3.4]), overshoots ``2 / eta`` by 5-80% while the loss falls
-non-monotonically, then settles: late median ``sharpness / (2 / eta)`` = 0.998 [0.998, 0.999],
-0.999 [0.999, 0.999], 0.999 [0.998, 0.999], 0.999 [0.998, 0.999], 0.998 [0.998, 0.999] at eta =
-0.15, 0.2, 0.3, 0.4, 0.5 (mean over seeds, 95% bootstrap CI). So it sits *at* the edge, in fact
-0.1-0.2% *below* it with intervals that exclude 1, where Cohen et al. mostly see it at or
-slightly above. Here the network can interpolate (about 1.6k parameters, 256 points), the loss
-keeps falling (to 1e-9-1e-14 by step 5000) and GD settles into a minimum, which is stable only if
-its sharpness is at most ``2 / eta``: the run ends just inside the edge instead of oscillating
-across it for long. The control at eta = 0.03 sharpens only to 0.24 [0.23, 0.26] of its ``2 / eta``. Small size
-(3 rates x 4 seeds, 600 steps, window = steps 300-600, still in the oscillating phase): ratios
-1.008 [1.002, 1.013], 1.003 [1.001, 1.004], 1.007 [1.005, 1.010] at eta = 0.2, 0.3, 0.4 --
-*slightly above* the edge, as Cohen et al. describe, before the run settles just below it.
+Findings (``check`` prints the numbers; ``paper_figs/cohen2021_fig1.py`` draws them): the
+sharpness rises, overshoots ``2 / eta`` while the loss falls non-monotonically, then settles. At
+small size the late window is still in the oscillating phase and the sharpness sits *slightly
+above* the edge, as Cohen et al. describe. At paper size it ends 0.1-0.2% *below* it, with
+intervals that exclude 1: the network can interpolate (about 1.6k parameters, 256 points), the
+loss keeps falling and GD settles into a minimum, which is stable only if its sharpness is at
+most ``2 / eta``, so the run ends just inside the edge instead of oscillating across it. The
+control learning rate sharpens only to a fraction of its ``2 / eta``.
 
 Reference:
     J. Cohen, S. Kaur, Y. Li, J. Z. Kolter, A. Talwalkar (2021), "Gradient descent on neural
     networks typically occurs at the edge of stability", arXiv:2103.00065.
 
-Example:
-    >>> from sims import edge_of_stability as sim
-    >>> ds = sim.run("small")                    # doctest: +SKIP
-    >>> all(v.passed for v in sim.check(ds))     # doctest: +SKIP
-    True
+Example: ``sim.check(sim.run("small"))``, or ``dyntheory run edge_of_stability``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import jax
 import numpy as np
@@ -68,11 +56,11 @@ import xarray as xr
 import dyntheory as dt
 from theory import edge_of_stability as eos
 
-__all__ = ["PAPER", "SMALL", "Config", "check", "run"]
+__all__ = ["KNOWN", "PAPER", "SIZES", "SMALL", "Config", "check", "run", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Config:
+class Config(dt.SimConfig):
     """Sizes of one run.
 
     Attributes:
@@ -103,6 +91,7 @@ SMALL = Config(widths=(32, 32), d_in=16, n_train=256, noise=1.0, lrs=(0.2, 0.3, 
 PAPER = Config(widths=(32, 32), d_in=16, n_train=256, noise=1.0, lrs=(0.15, 0.2, 0.3, 0.4, 0.5),
                control_lrs=(0.03,), steps=5000, record=20, seeds=8)
 SIZES = {"small": SMALL, "paper": PAPER}
+KNOWN = ()  # no disagreement with theory found
 
 WINDOW = 0.5      # late window: the last half of the run
 BAND = 0.1        # late sharpness within +-10% of 2/eta ("at, or just above" in Cohen et al.)
@@ -121,14 +110,14 @@ def sweep(cfg: Config) -> dt.Sweep:
         record=cfg.record, checkpoints=[cfg.steps], metrics={"sharpness": dt.Sharpness(iters=20)})
 
 
-def run(size: str = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
+def run(size: str | Config = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
     """Train the population; simulation and theory side by side.
 
     Returns a Dataset on ``(lr, seed, step)``: ``sharpness``, ``train_loss``, ``diverged_at``,
     theory ``theory_sharpness_max = 2 / eta`` (per lr), ``ratio = sharpness / (2 / eta)``, and the
     boolean ``control`` (per lr).
     """
-    cfg = SIZES[size]
+    cfg = dt.pick_size(SIZES, size)
     m = dt.train(sweep(cfg), key=key, store=store).metrics
     with jax.enable_x64(True):
         th = eos.stability_threshold().evaluate({"lr": m.lr}, names={"eta": "lr"})
@@ -138,10 +127,8 @@ def run(size: str = "small", *, key: int = 0, store: str | None = None) -> xr.Da
         "ratio": m.sharpness / th.theory_sharpness_max,
         "control": ("lr", np.isin(m.lr.values, cfg.control_lrs)),
     })
-    ds.attrs.update(experiment="edge_of_stability", size=size, key=key,
-                    config=json.dumps(dataclasses.asdict(cfg)), citation=eos.CITATION,
-                    theory="theory.edge_of_stability", sweep=m.attrs["config"])
-    return ds
+    return cfg.stamp(ds, sim="edge_of_stability", size=size, key=key, citation=eos.CITATION,
+                     theory="theory.edge_of_stability", sweep=m.attrs["config"])
 
 
 def _late(da: xr.DataArray) -> xr.DataArray:
@@ -198,7 +185,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         v = _fraction(ctrl < CONTROL_MAX, "eos_control_below_threshold",
                       f"control members with late sharpness above {CONTROL_MAX} x 2/eta")
         out.append(dataclasses.replace(v, detail=v.detail + "; ratio " + _per_lr(ctrl)))
-    return out
+    return dt.mark_known(out, KNOWN, size=ds.attrs["size"])
 
 
 if __name__ == "__main__":  # the same as `dyntheory run edge_of_stability [--size paper]`

@@ -204,10 +204,10 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         worst = int(np.argmin([r[1] for r in ratios]))
         medians = ", ".join(f"n={n}: {m:.4g} [{a:.4g}, {b:.4g}]" for n, m, a, b in zip(
             ns, s.t_median.values, s.t_median_lo.values, s.t_median_hi.values))
-        out.append(dt.Verdict(
-            name=f"monotone_in_n_k{k}", passed=all(r[1] > 1 for r in ratios),
-            effect=ratios[worst][0], interval=ratios[worst][1:], tolerance=1.0, side="above",
-            n_members=int(d.t_cross.size), label="median t(n_next)/t(n)",
+        out.append(dt.interval_verdict(
+            ratios[worst][0], ratios[worst][1:], predicted=1.0, side="above",
+            name=f"monotone_in_n_k{k}", n_members=int(d.t_cross.size),
+            label="median t(n_next)/t(n)",
             detail=(f"worst between n={ns[worst]} and n={ns[worst + 1]}; median t_cross {medians}"
                     f"; censored {n_cens}/{d.t_cross.size} "
                     + str({int(n): int(c) for n, c in zip(ns, d.censored.sum("seed").values)}))))

@@ -135,8 +135,8 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
                 over: str | tuple[str, ...] = "seed",
                 tol: float | None = None, side: Literal["both", "above", "below"] = "both",
                 statistic: Literal["mean", "median"] = "mean", relative: bool | None = None,
-                level: float = 0.95, name: str, n_boot: int = 2000, seed: int = 0,
-                min_members: int = 2) -> Verdict:
+                where: xr.DataArray | None = None, level: float = 0.95, name: str,
+                n_boot: int = 2000, seed: int = 0, min_members: int = 2) -> Verdict:
     """Check that a member statistic of ``sim`` matches ``theory`` within ``±tol``, or clears it.
 
     Two-sided (``side="both"``, the default): at each coordinate (every dim of ``sim`` but
@@ -162,6 +162,10 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
         statistic: ``"mean"`` or ``"median"`` over members.
         relative: compare relative errors instead of differences (default: True two-sided;
             one-sided verdicts compare the statistic itself and reject True).
+        where: boolean over some of the non-member dims: the coordinates to judge. The others
+            (outside a validity region, below a resolution floor) are skipped: not judged, not
+            counted, their theory not checked. A coordinate's numbers do not depend on which
+            others are judged (the resamples are shared).
         level: confidence level of the interval (0.90 is the classic TOST at alpha = 0.05).
         name: identifier printed in the verdict.
         n_boot: bootstrap resamples.
@@ -214,19 +218,26 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
     except ValueError as err:
         raise ValueError(f"equivalence {name!r}: sim and theory coordinates differ: {err}") from None
     th_b = th_a.broadcast_like(sim_a.isel({over: 0}, drop=True))
+    judged = _judged(where, th_b, over, name)
+    jv = judged.values
     for bad, why in ((~np.isfinite(th_b.values), "not finite"),
                      ((th_b.values == 0) & relative, "0 (relative=True divides by it)")):
-        if bad.any():
-            where = _coord_label(th_b, int(np.flatnonzero(bad.ravel())[0])) or "the scalar"
-            raise ValueError(f"equivalence {name!r}: theory is {why} at {where}")
+        if (bad & jv).any():
+            at = _coord_label(th_b, int(np.flatnonzero((bad & jv).ravel())[0])) or "the scalar"
+            raise ValueError(f"equivalence {name!r}: theory is {why} at {at}")
     usable = ~np.isnan(sim_a) if statistic == "median" else np.isfinite(sim_a)
-    effect = sim_a if one_sided else (sim_a - th_b) / (abs(th_b) if relative else 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):  # skipped coordinates may divide by 0
+        effect = sim_a if one_sided else (sim_a - th_b) / (abs(th_b) if relative else 1.0)
     effect = effect.where(usable).transpose(..., over)
     counts = effect.notnull().sum(over)
     n = counts.values
-    est, lo, hi = (np.asarray(a) for a in bootstrap_ci(
-        effect.values, axis=-1, stat=_STATISTICS[statistic], n_boot=n_boot, level=level,
-        seed=seed, nan_policy="omit"))
+    judged = judged.transpose(*counts.dims).values
+    flat = effect.values.reshape(-1, effect.sizes[over])[judged.ravel()]
+    est, lo, hi = (np.full(n.shape, np.nan) for _ in range(3))
+    for full, part in zip((est, lo, hi), bootstrap_ci(
+            flat, axis=-1, stat=_STATISTICS[statistic], n_boot=n_boot, level=level, seed=seed,
+            nan_policy="omit")):
+        full[judged] = part
     bound = th_b.transpose(*counts.dims).values
     if side == "both":
         ok = (n >= min_members) & (lo >= -tol) & (hi <= tol)
@@ -234,17 +245,20 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
     else:
         ok = (n >= min_members) & ((lo > bound) if side == "above" else (hi < bound))
         reach = (bound - lo) if side == "above" else (hi - bound)  # worst: closest to the bound
-    with np.errstate(invalid="ignore"):  # unjudgeable coordinates first
+    with np.errstate(invalid="ignore"):  # unjudgeable coordinates first, skipped ones last
         reach = np.where(np.isnan(lo + hi + reach) | (n < min_members), np.inf, reach)
+    reach, ok = np.where(judged, reach, -np.inf), ok | ~judged
     worst = int(np.argmax(reach))
-    where, n_worst = _coord_label(counts, worst), int(n.ravel()[worst])
-    detail = f"worst at {where}" if where else ""
+    at, n_worst = _coord_label(counts, worst), int(n.ravel()[worst])
+    detail = f"worst at {at}" if at else ""
     if n_worst < min_members:
         usable_word = "finite" if statistic == "mean" else "non-NaN"
         detail += (": " if detail else "") + f"only {n_worst} {usable_word} member(s), need {min_members}"
     if (~ok).sum() > 1:
-        detail += f"; {int((~ok).sum())} of {ok.size} coordinates fail"
+        detail += f"; {int((~ok).sum())} of {int(judged.sum())} coordinates fail"
     columns = {"estimate": est, "lo": lo, "hi": hi, "n_members": n, "passed": ok}
+    if where is not None:
+        columns["judged"] = judged
     if one_sided:
         columns["bound"] = bound
     per_coord = xr.Dataset({k: (counts.dims, np.reshape(v, n.shape)) for k, v in columns.items()},
@@ -258,5 +272,21 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
         name=name, passed=bool(ok.all()), effect=float(est.ravel()[worst]),
         interval=(float(lo.ravel()[worst]), float(hi.ravel()[worst])),
         tolerance=float(np.ravel(bound)[worst]) if one_sided else float(tol), side=side,
-        n_members=int(n.sum()), detail=detail, label=label,
-        n_excluded=int(effect.size - n.sum()), per_coord=per_coord)
+        n_members=int(n[judged].sum()), detail=detail, label=label,
+        n_excluded=int(judged.sum() * effect.sizes[over] - n[judged].sum()), per_coord=per_coord)
+
+
+def _judged(where: xr.DataArray | None, template: xr.DataArray, over: str, name: str
+            ) -> xr.DataArray:
+    """``where`` broadcast like ``template`` (the non-member dims), as a boolean DataArray."""
+    if where is None:
+        return xr.ones_like(template, dtype=bool)
+    if not isinstance(where, xr.DataArray) or where.dtype != bool:
+        raise TypeError(f"equivalence {name!r}: where must be a boolean DataArray, got {where!r:.80}")
+    if over in where.dims or not set(where.dims) <= set(template.dims):
+        raise ValueError(f"equivalence {name!r}: where dims {where.dims} must be among the "
+                         f"non-member dims {template.dims}")
+    judged = where.broadcast_like(template).transpose(*template.dims)
+    if not judged.any():
+        raise ValueError(f"equivalence {name!r}: where selects no coordinate to judge")
+    return judged

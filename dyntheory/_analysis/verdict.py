@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 import xarray as xr
 
-__all__ = ["Known", "Summary", "Verdict", "aggregate", "mark_known"]
+__all__ = ["Known", "Summary", "Verdict", "aggregate", "interval_verdict", "mark_known"]
 
 _SIDES = ("both", "above", "below")
 
@@ -156,6 +156,53 @@ class Verdict:
                 "n_members": int(self.n_members), "n_excluded": int(self.n_excluded),
                 "label": self.label, "detail": self.detail,
                 "known": None if self.known is None else dataclasses.asdict(self.known)}
+
+
+def interval_verdict(estimate: float, interval: tuple[float, float], *, predicted: float,
+                     tol: float | None = None, side: Literal["both", "above", "below"] = "both",
+                     name: str, n_members: int, label: str | None = None, detail: str = "",
+                     n_excluded: int = 0) -> Verdict:
+    """Hold any estimate with its interval (a fit's exponent, a ratio of medians) against theory.
+
+    The rule of :func:`~dyntheory.equivalence`, for statistics it does not compute itself:
+    two-sided, the whole interval of ``estimate - predicted`` must lie within ``±tol`` and the
+    verdict reports that discrepancy; one-sided (``side="above"``/``"below"``), ``predicted`` is a
+    bound the whole interval must clear strictly, and the verdict reports the estimate itself.
+
+    Args:
+        estimate: the point estimate.
+        interval: its ``(lo, hi)`` confidence interval.
+        predicted: the theory's value, or the bound of a one-sided verdict.
+        tol: the margin; required two-sided, not allowed one-sided.
+        side: ``"both"``, ``"above"`` or ``"below"``.
+        name: identifier printed in the verdict.
+        n_members: members (or points) the estimate rests on.
+        label: how the effect reads (default ``"est-pred"`` two-sided, ``"estimate"`` one-sided).
+        detail: one short clause.
+        n_excluded: members left out because their value was not finite.
+
+    Example:
+        >>> print(interval_verdict(0.33, (0.27, 0.39), predicted=0.4, tol=0.15, name="exp",
+        ...                        n_members=15, label="exp-pred"))
+        PASS exp: exp-pred -0.07 [-0.13, -0.01] within ±0.15 (n=15 members)
+    """
+    lo, hi = float(interval[0]), float(interval[1])
+    if side not in _SIDES:
+        raise ValueError(f"interval_verdict {name!r}: side must be one of {_SIDES}, got {side!r}")
+    if side == "both":
+        if tol is None or not tol > 0:
+            raise ValueError(f"interval_verdict {name!r}: tol must be a positive number, got {tol!r}")
+        lo, hi = lo - predicted, hi - predicted
+        return Verdict(name=name, passed=lo >= -tol and hi <= tol, effect=estimate - predicted,
+                       interval=(lo, hi), tolerance=float(tol), n_members=n_members,
+                       detail=detail, label=label or "est-pred", n_excluded=n_excluded)
+    if tol is not None:
+        raise ValueError(f"interval_verdict {name!r}: side={side!r} holds the estimate against the "
+                         f"bound predicted; tol does not apply (got tol={tol!r})")
+    return Verdict(name=name, passed=lo > predicted if side == "above" else hi < predicted,
+                   effect=estimate, interval=(lo, hi), tolerance=float(predicted), side=side,
+                   n_members=n_members, detail=detail, label=label or "estimate",
+                   n_excluded=n_excluded)
 
 
 def mark_known(verdicts: Iterable[Verdict], known: Iterable[Known], *, size: str | None = None

@@ -19,7 +19,7 @@ import dyntheory._analysis.verdict as verdict_mod
 from dyntheory._analysis.skeleton import SimConfig, pick_size
 from dyntheory._analysis.slopes import fit_slope, slope_verdict
 from dyntheory._analysis.stats import bootstrap_ci, equivalence
-from dyntheory._analysis.verdict import Known, Verdict, aggregate, mark_known
+from dyntheory._analysis.verdict import Known, Verdict, aggregate, interval_verdict, mark_known
 
 
 @pytest.mark.parametrize("module", [stats_mod, slopes_mod, verdict_mod, skeleton_mod],
@@ -476,3 +476,47 @@ def test_equivalence_pools_members_over_several_dims():
     with pytest.raises(ValueError, match="must not have the member dim"):
         equivalence(sim, xr.DataArray([1.0] * 4, dims="wd", coords={"wd": sim.wd}),
                     over=("wd", "seed"), tol=0.1, name="p")
+
+
+def test_interval_verdict_holds_any_estimate_against_theory_or_a_bound():
+    # a fitted exponent 0.33 [0.27, 0.39] against alpha = 0.4: inside ±0.15, not inside ±0.1
+    ok = interval_verdict(0.33, (0.27, 0.39), predicted=0.4, tol=0.15, name="e", n_members=15)
+    assert ok.passed and ok.effect == pytest.approx(-0.07) and ok.interval == pytest.approx((-0.13, -0.01))
+    assert not interval_verdict(0.33, (0.27, 0.39), predicted=0.4, tol=0.1, name="e", n_members=15).passed
+    # a ratio of medians 1.54 [1.2, 2.61] above 1; [0.9, 2.6] is not
+    up = interval_verdict(1.54, (1.2, 2.61), predicted=1.0, side="above", name="r", n_members=24)
+    assert up.passed and up.effect == 1.54 and up.tolerance == 1.0 and str(up).startswith(
+        "PASS r: estimate 1.54 [1.2, 2.61] above 1")
+    assert not interval_verdict(1.5, (0.9, 2.6), predicted=1.0, side="above", name="r", n_members=24).passed
+    assert interval_verdict(0.3, (0.2, 0.45), predicted=0.5, side="below", name="w", n_members=8).passed
+    with pytest.raises(ValueError, match="tol does not apply"):
+        interval_verdict(1.0, (0.9, 1.1), predicted=0.0, tol=0.1, side="above", name="x", n_members=2)
+    with pytest.raises(ValueError, match="tol must be a positive number"):
+        interval_verdict(1.0, (0.9, 1.1), predicted=0.0, name="x", n_members=2)
+
+
+def test_equivalence_judges_only_where_and_matches_the_flattened_selection():
+    theory = np.array([[1.0, 2.0, 0.0], [4.0, 5.0, 6.0]])  # 0: no relative comparison possible
+    values = _sim(theory, 0.0)
+    values[1, 2] *= 1.5  # far off, but outside the validity region
+    sim = xr.DataArray(values, dims=("lr", "step", "seed"), coords={"lr": [0.1, 0.2], "step": [0, 5, 9]})
+    th = xr.DataArray(theory, dims=("lr", "step"), coords={"lr": [0.1, 0.2], "step": [0, 5, 9]})
+    valid = xr.DataArray([True, True, False], dims="step", coords={"step": [0, 5, 9]})
+    v = equivalence(sim, th, tol=0.05, where=valid, name="w", n_boot=300)
+    assert v.passed and v.n_members == 4 * 64 and v.n_excluded == 0
+    assert v.per_coord.judged.values.tolist() == [[True, True, False]] * 2
+    # the same coordinates flattened by hand give the same numbers, coordinate by coordinate
+    flat = xr.DataArray(values[:, :2].reshape(4, 64), dims=("point", "seed"))
+    ref = equivalence(flat, xr.DataArray(theory[:, :2].ravel(), dims="point"), tol=0.05, name="w",
+                      n_boot=300)
+    np.testing.assert_array_equal(v.per_coord.lo.values[:, :2].ravel(), ref.per_coord.lo.values)
+    assert (v.effect, v.interval) == (ref.effect, ref.interval)
+    # judged, the off coordinate fails: the option skips coordinates, it does not excuse them
+    off = equivalence(sim, th, tol=0.05, where=th > 0, name="w", n_boot=300)
+    assert not off.passed and off.detail == "worst at lr=0.2, step=9" and off.n_members == 5 * 64
+    with pytest.raises(ValueError, match="where selects no coordinate"):
+        equivalence(sim, th, tol=0.05, where=valid & False, name="w")
+    with pytest.raises(ValueError, match="where dims"):
+        equivalence(sim, th, tol=0.05, where=sim > 0, name="w")
+    with pytest.raises(ValueError, match=r"theory is 0 .* at lr=0.1, step=9"):
+        equivalence(sim, th, tol=0.05, name="w")
