@@ -117,7 +117,7 @@ SIZES = {"small": SMALL, "paper": PAPER}
 KNOWN = (dt.Known(
     name="saxe_t_half_later_modes[D2-balanced]", direction="above", sizes=("small",),
     reason="later modes of the balanced depth-2 net come late: all modes share one d-dim hidden "
-           "subspace, so a learned strong mode slows the weak ones (the closed form is a lower bound)",
+           "subspace, so a learned strong mode slows the weak ones",
     where="sims/saxe_deep_linear.py, module docstring"),)
 
 
