@@ -18,14 +18,14 @@ import numpy as np
 import xarray as xr
 
 from dyntheory._config.hparams import HPARAMS
-from dyntheory._engine.layout import Layout
 from dyntheory._config.random import as_key
-from dyntheory._engine.run import Run, check_same_sweep, coord_label
 from dyntheory._config.sweep import _check_hparam
+from dyntheory._engine.layout import Layout
+from dyntheory._engine.run import Run, check_same_sweep, coord_label
 from dyntheory._engine.store import writing
-from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished, progress_bar,
-                              initial_parts, make_parts, population_inputs, resumed_parts, run_group,
-                              static_index, unflatten_state)
+from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished, initial_parts,
+                                    make_parts, population_inputs, progress_bar)
+from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
@@ -156,12 +156,10 @@ def _where_record(where) -> Any:
 
 def _check_alive(run: Run, sweep, where, step: int) -> None:
     """Changing a member that diverged at or before ``step`` would be a silent no-op: refuse."""
-    div = run.metrics["diverged_at"]
-    dead = 0
-    for coords, _, _ in sweep.static_groups():
-        layout = Layout(sweep)
-        dead += int((_mask(layout, coords, where) & (_per_member(div, layout, coords) >= 0)
-                     & (_per_member(div, layout, coords) <= step)).sum())
+    gone = (run.metrics["diverged_at"] >= 0) & (run.metrics["diverged_at"] <= step)
+    layout = Layout(sweep)
+    dead = sum(int((_mask(layout, coords, where) & _per_member(gone, layout, coords)).sum())
+               for coords, _, _ in sweep.static_groups())
     if dead:
         raise ValueError(f"branch: {dead} of the members to change diverged at or before step={step}; their "
                          "frozen state would not change. Exclude them, e.g. where=(run.metrics.diverged_at < 0)")

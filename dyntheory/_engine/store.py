@@ -205,10 +205,11 @@ class Store:
         sel = (() if index is None else (index,)) + tuple(region)
         return {n: self.read(f"{prefix}/{n}", sel or ...) for n in names}
 
-    def read_resume(self, gid: int, prog: dict[str, Any], region: tuple[slice, ...] = ()) -> tuple | None:
-        """(step, slot, leaves) of the resume state ``prog`` points to, checked against the hashes
-        taken when it was written; if that slot fails, the previous slot if it still checks out;
-        None if neither does (the wave must restart from its first step). Each fallback warns."""
+    def read_resume(self, gid: int, prog: dict[str, Any], region: tuple[slice, ...] = ()) -> dict | None:
+        """``{"step", "slot", "hashes", "leaves"}`` of the resume state ``prog`` points to, checked
+        against the hashes taken when it was written; if that slot fails, the previous slot if it
+        still checks out; None if neither does (the wave restarts from its first step). Each
+        fallback warns."""
         names = [name for name, _ in prog["paths"]]
         for entry in (prog, prog.get("previous")):
             if not entry or not entry.get("slot"):
@@ -222,7 +223,7 @@ class Store:
                     warnings.warn(f"store {self.path!r}: resume slot {prog['slot']!r} of group {gid} fails its "
                                   f"sha256; resuming from slot {entry['slot']!r} at step {entry['step']}",
                                   RuntimeWarning, stacklevel=3)
-                return entry["step"], entry["slot"], leaves
+                return {"step": entry["step"], "slot": entry["slot"], "hashes": entry["hashes"], "leaves": leaves}
         warnings.warn(f"store {self.path!r}: no resume slot of group {gid} passes its sha256; restarting "
                       "its wave from the first step", RuntimeWarning, stacklevel=3)
         return None
@@ -260,10 +261,10 @@ class Store:
         """sha256 of every array (but the resume state), read a block of leading rows at a time;
         each array's dtype, shape and dimension names are hashed with its data."""
         out = {}
+        with_dims = self.meta.get("format", 1) >= 2  # format 1 hashed dtype and shape only
         for name in self._hashed_arrays():
             arr = self.group[name]
-            head = [str(arr.dtype), list(arr.shape)] + [list(arr.metadata.dimension_names or ())] * (
-                self.meta.get("format", 1) >= 2)
+            head = [str(arr.dtype), list(arr.shape)] + [list(arr.metadata.dimension_names or ())] * with_dims
             h = hashlib.sha256(json.dumps(head).encode())
             try:
                 for block in _row_blocks(arr):
