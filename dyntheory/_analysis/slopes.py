@@ -23,7 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from dyntheory._analysis.stats import _check_level
-from dyntheory._analysis.verdict import Verdict
+from dyntheory._analysis.verdict import Verdict, check_margin, check_side, holds
 
 __all__ = ["SlopeFit", "fit_slope", "slope_verdict"]
 
@@ -170,26 +170,21 @@ def slope_verdict(x: Any, y_samples: Any, *, predicted: float, tol: float | None
     """
     if mode not in ("ci", "point"):
         raise ValueError(f"slope_verdict {name!r}: mode must be 'ci' or 'point', got {mode!r}")
-    if side not in ("both", "above", "below"):
-        raise ValueError(f"slope_verdict {name!r}: side must be 'both', 'above' or 'below', got {side!r}")
-    if side != "both" and tol is not None:
-        raise ValueError(f"slope_verdict {name!r}: side={side!r} holds the slope against the bound "
-                         f"predicted; tol does not apply (got tol={tol!r})")
-    if side == "both" and not (tol is not None and np.isfinite(tol) and tol > 0):
-        raise ValueError(f"slope_verdict {name!r}: tol must be a positive number, got {tol!r}")
+    check_side(f"slope_verdict {name!r}", side)
+    check_margin(f"slope_verdict {name!r}", side, tol, "slope")
     fit = fit_slope(x, y_samples, log=log, n_boot=n_boot, level=level, seed=seed)
     slope_text = (f"{'log-log ' if log else ''}slope {fit.slope:.4g} [{fit.interval[0]:.4g}, "
                   f"{fit.interval[1]:.4g}]")
     if side != "both":
         lo, hi = fit.interval if mode == "ci" else (fit.slope, fit.slope)
-        passed = lo > predicted if side == "above" else hi < predicted
+        passed = holds(lo, hi, side, predicted)
         return Verdict(name=name, passed=bool(passed), effect=fit.slope, interval=fit.interval,
                        tolerance=float(predicted), side=side, n_members=fit.n_members,
                        detail=f"{slope_text} ({mode} rule)", label="slope",
                        n_excluded=fit.n_excluded)
     lo, hi = fit.interval[0] - predicted, fit.interval[1] - predicted
     effect = fit.slope - predicted
-    passed = (lo >= -tol and hi <= tol) if mode == "ci" else abs(effect) <= tol
+    passed = holds(lo, hi, side, tol) if mode == "ci" else abs(effect) <= tol
     detail = f"{slope_text} vs predicted {predicted:.4g} ({mode} rule)"
     return Verdict(name=name, passed=bool(passed), effect=effect, interval=(lo, hi),
                    tolerance=float(tol), n_members=fit.n_members, detail=detail,

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from dyntheory._analysis.verdict import Verdict
+from dyntheory._analysis.verdict import Verdict, check_margin, check_side, holds
 
 __all__ = ["bootstrap_ci", "equivalence"]
 
@@ -194,8 +194,7 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
     if not isinstance(over, str):  # pool the points of several dims into one member axis
         sim = sim.stack(_member=pooled).drop_vars(["_member", *pooled], errors="ignore")
         over = "_member"
-    if side not in ("both", "above", "below"):
-        raise ValueError(f"equivalence {name!r}: side must be 'both', 'above' or 'below', got {side!r}")
+    check_side(f"equivalence {name!r}", side)
     if statistic not in _STATISTICS:
         raise ValueError(f"equivalence {name!r}: statistic must be 'mean' or 'median', got {statistic!r}")
     one_sided = side != "both"
@@ -203,8 +202,7 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
         raise ValueError(f"equivalence {name!r}: side={side!r} compares the {statistic} itself with the "
                          f"bound theory; tol and relative=True do not apply (got tol={tol!r}, "
                          f"relative={relative!r})")
-    if not one_sided and not (tol is not None and np.isfinite(tol) and tol > 0):
-        raise ValueError(f"equivalence {name!r}: tol must be a positive number, got {tol!r}")
+    check_margin(f"equivalence {name!r}", side, tol, statistic)
     relative = (not one_sided) if relative is None else relative
     _check_level(level, f"equivalence {name!r}")
     if not isinstance(theory, xr.DataArray) and np.ndim(theory) != 0:
@@ -239,11 +237,10 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
             nan_policy="omit")):
         full[judged] = part
     bound = th_b.transpose(*counts.dims).values
+    ok = (n >= min_members) & holds(lo, hi, side, tol if side == "both" else bound)
     if side == "both":
-        ok = (n >= min_members) & (lo >= -tol) & (hi <= tol)
         reach = np.maximum(-lo, hi)  # worst: the interval reaching furthest from zero
     else:
-        ok = (n >= min_members) & ((lo > bound) if side == "above" else (hi < bound))
         reach = (bound - lo) if side == "above" else (hi - bound)  # worst: closest to the bound
     with np.errstate(invalid="ignore"):  # unjudgeable coordinates first, skipped ones last
         reach = np.where(np.isnan(lo + hi + reach) | (n < min_members), np.inf, reach)

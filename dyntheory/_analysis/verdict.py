@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -30,6 +31,30 @@ import xarray as xr
 __all__ = ["Known", "Summary", "Verdict", "aggregate", "interval_verdict", "mark_known"]
 
 _SIDES = ("both", "above", "below")
+
+
+def check_side(where: str, side: str) -> None:
+    """``side`` is ``"both"``, ``"above"`` or ``"below"``."""
+    if side not in _SIDES:
+        raise ValueError(f"{where}: side must be one of {_SIDES}, got {side!r}")
+
+
+def check_margin(where: str, side: str, tol: float | None, subject: str) -> None:
+    """Two-sided, ``tol`` is a positive number; one-sided, the bound is the prediction and no
+    ``tol`` applies (``subject`` names what is held against it)."""
+    if side != "both" and tol is not None:
+        raise ValueError(f"{where}: side={side!r} holds the {subject} against the bound predicted; tol does "
+                         f"not apply (got tol={tol!r})")
+    if side == "both" and not (tol is not None and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"{where}: tol must be a positive number, got {tol!r}")
+
+
+def holds(lo, hi, side: str, margin):
+    """Every verdict's rule: two-sided, the interval ``[lo, hi]`` lies within ``±margin``;
+    one-sided, it lies strictly ``above`` (or ``below``) the bound ``margin``. Works on arrays."""
+    if side == "both":
+        return (lo >= -margin) & (hi <= margin)
+    return lo > margin if side == "above" else hi < margin
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -112,8 +137,7 @@ class Verdict:
     def __post_init__(self):
         if len(self.interval) != 2:
             raise ValueError(f"Verdict {self.name!r}: interval must be (lo, hi), got {self.interval!r}")
-        if self.side not in _SIDES:
-            raise ValueError(f"Verdict {self.name!r}: side must be one of {_SIDES}, got {self.side!r}")
+        check_side(f"Verdict {self.name!r}", self.side)
         if self.known is not None and self.known.name != self.name:
             raise ValueError(f"Verdict {self.name!r}: known disagreement is about {self.known.name!r}")
         object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
@@ -187,19 +211,14 @@ def interval_verdict(estimate: float, interval: tuple[float, float], *, predicte
         PASS exp: exp-pred -0.07 [-0.13, -0.01] within ±0.15 (n=15 members)
     """
     lo, hi = float(interval[0]), float(interval[1])
-    if side not in _SIDES:
-        raise ValueError(f"interval_verdict {name!r}: side must be one of {_SIDES}, got {side!r}")
+    check_side(f"interval_verdict {name!r}", side)
+    check_margin(f"interval_verdict {name!r}", side, tol, "estimate")
     if side == "both":
-        if tol is None or not tol > 0:
-            raise ValueError(f"interval_verdict {name!r}: tol must be a positive number, got {tol!r}")
         lo, hi = lo - predicted, hi - predicted
-        return Verdict(name=name, passed=lo >= -tol and hi <= tol, effect=estimate - predicted,
+        return Verdict(name=name, passed=holds(lo, hi, side, tol), effect=estimate - predicted,
                        interval=(lo, hi), tolerance=float(tol), n_members=n_members,
                        detail=detail, label=label or "est-pred", n_excluded=n_excluded)
-    if tol is not None:
-        raise ValueError(f"interval_verdict {name!r}: side={side!r} holds the estimate against the "
-                         f"bound predicted; tol does not apply (got tol={tol!r})")
-    return Verdict(name=name, passed=lo > predicted if side == "above" else hi < predicted,
+    return Verdict(name=name, passed=holds(lo, hi, side, predicted),
                    effect=estimate, interval=(lo, hi), tolerance=float(predicted), side=side,
                    n_members=n_members, detail=detail, label=label or "estimate",
                    n_excluded=n_excluded)

@@ -23,6 +23,10 @@ import jax
 
 from dyntheory._config.fingerprint import fingerprint, plain_repr
 
+# What every member records whatever the sweep asks (the engine's Member.member_measure).
+BUILTIN_METRICS = ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm")
+CLASSIFICATION_METRICS = ("train_acc", "test_acc")
+
 
 class MetricContext(NamedTuple):
     """What a metric sees for one member at one recording step."""

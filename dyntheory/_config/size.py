@@ -24,10 +24,6 @@ SEED_LIMIT = 2 ** 32
 # Per member, held for the whole population at once: 7 hyperparameters, 4 stream seeds and a
 # key, 8 bytes each at most.
 INPUT_BYTES = 12 * 8
-# Metrics every member records whatever the sweep asks: train and test loss, parameter,
-# gradient and update norms (and train and test accuracy for classification).
-BASE_METRICS = 5
-CLASSIFICATION_METRICS = 2
 
 
 def physical_memory() -> int | None:

@@ -16,10 +16,11 @@ import numpy as np
 
 from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.hparams import HPARAMS
-from dyntheory._config.metric import Metric, as_metric, describe, metric_fingerprint
+from dyntheory._config.metric import (BUILTIN_METRICS, CLASSIFICATION_METRICS, Metric, as_metric, describe,
+                                      metric_fingerprint)
 from dyntheory._config.random import STREAM_SEED_AXES
 from dyntheory._config.schedule import every, log_checkpoints, pythia_schedule
-from dyntheory._config.size import BASE_METRICS, CLASSIFICATION_METRICS, SEED_LIMIT, check_population
+from dyntheory._config.size import SEED_LIMIT, check_population
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
@@ -188,8 +189,8 @@ class Sweep:
                 raise ValueError(f"Sweep.metrics names must be identifiers, got {name!r}")
             metrics[name] = as_metric(name, m)
         set_("metrics", tuple(sorted(metrics.items())))
-        n_metrics = BASE_METRICS + CLASSIFICATION_METRICS * (self.task.kind == "classification") + len(metrics)
-        check_population({n: len(v) for n, v in self.axes} | {"seed": len(seeds)}, len(self.record), n_metrics,
+        check_population({n: len(v) for n, v in self.axes} | {"seed": len(seeds)}, len(self.record),
+                         len(self.metric_names),
                          8 if self.dtype == "float64" else 4)
         set_("seeds", self._checked_seeds(seeds))
         ckpt = (log_checkpoints(self.steps, self.record) if self.checkpoints is None
@@ -337,6 +338,12 @@ class Sweep:
                                                        if self.axis_kind(k) == "model_static"})
             out.append((coords, task, model))
         return out
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Every metric a member records: the built-in ones, then the sweep's own, by name."""
+        own = tuple(name for name, _ in self.metrics)
+        return BUILTIN_METRICS + CLASSIFICATION_METRICS * (self.task.kind == "classification") + own
 
     @property
     def segment_steps(self) -> tuple[int, ...]:

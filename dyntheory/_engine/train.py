@@ -42,13 +42,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def metric_names(sweep: Sweep) -> list[str]:
-    base = ["train_loss", "test_loss", "param_norm", "grad_norm", "update_norm"]
-    if sweep.task.kind == "classification":
-        base += ["train_acc", "test_acc"]
-    return base + [name for name, _ in sweep.metrics]
-
-
 def _meta(sweep: Sweep, key) -> dict[str, Any]:
     return {
         "config": sweep.config(), "key": key_record(key), "versions": versions(),
@@ -56,7 +49,7 @@ def _meta(sweep: Sweep, key) -> dict[str, Any]:
         "coords": {n: [coord_label(v) for v in vals] for n, vals in sweep.axes} | {"seed": list(sweep.seeds)},
         "record": list(sweep.record), "checkpoints": list(sweep.checkpoints),
         "static_dims": list(sweep.names("task_static", "model_static")),
-        "metrics": metric_names(sweep), "dtype": sweep.dtype,
+        "metrics": list(sweep.metric_names), "dtype": sweep.dtype,
         "group_dims": list(Layout(sweep).group_dims), "member_dims": list(Layout(sweep).member_dims),
     }
 
