@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -61,3 +62,37 @@ def real(where: str, value, *, minimum: float | None = None, open_low: bool = Fa
         rule = "" if minimum is None else f" {'>' if open_low else '>='} {minimum:g}"
         raise ValueError(f"{where} must be a finite number{rule}, got {value!r}")
     return float(value)
+
+
+# ---- fields of a frozen task or model, checked and stored in their plain form --------------------
+
+def positive_int(obj, name: str, *, allow_none: bool = False, minimum: int = 1) -> None:
+    """Check the integer field ``name`` of the frozen ``obj`` and store it as a plain ``int``."""
+    value = integer(f"{type(obj).__name__}.{name}", getattr(obj, name), minimum=minimum, allow_none=allow_none)
+    object.__setattr__(obj, name, value)
+
+
+def real_field(obj, name: str, *, minimum: float | None = None, open_low: bool = False) -> None:
+    """Check the number field ``name`` of the frozen ``obj`` and store it as a plain ``float``."""
+    object.__setattr__(obj, name, real(f"{type(obj).__name__}.{name}", getattr(obj, name),
+                                       minimum=minimum, open_low=open_low))
+
+
+def flag_field(obj, name: str) -> None:
+    """Check the boolean field ``name`` of the frozen ``obj`` (``True``/``False`` only)."""
+    object.__setattr__(obj, name, flag(f"{type(obj).__name__}.{name}", getattr(obj, name)))
+
+
+def real_tuple(obj, name: str) -> None:
+    """Store the optional sequence field ``name`` as a tuple of floats (``None`` stays ``None``)."""
+    value = getattr(obj, name)
+    if value is None:
+        return
+    where = f"{type(obj).__name__}.{name}"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(f"{where} must be a sequence of numbers or None, got {value!r}")
+    value = tuple(value)
+    for v in value:
+        if not is_real(v):
+            raise ValueError(f"{where} must hold numbers, got {value!r}")
+    object.__setattr__(obj, name, tuple(float(v) for v in value))

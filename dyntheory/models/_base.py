@@ -19,7 +19,7 @@ from collections.abc import Iterable
 import jax
 import jax.numpy as jnp
 
-from dyntheory._config.checks import flag, integer, is_integer
+from dyntheory._config.checks import is_integer
 from dyntheory._platform import products
 
 ACTIVATIONS = {
@@ -57,15 +57,6 @@ def check_widths(owner: str, name: str, widths) -> tuple[int, ...]:
         if not is_integer(w) or w < 1:
             raise ValueError(f"{where} must hold positive integers, got {widths!r}")
     return tuple(int(w) for w in widths)
-
-
-def check_fields(obj, *, integers: tuple[str, ...] = (), flags: tuple[str, ...] = ()) -> None:
-    """Check (and store as plain ``int``/``bool``) the positive-integer and boolean fields of ``obj``."""
-    owner = type(obj).__name__
-    for name in integers:
-        object.__setattr__(obj, name, integer(f"{owner}.{name}", getattr(obj, name), minimum=1))
-    for name in flags:
-        object.__setattr__(obj, name, flag(f"{owner}.{name}", getattr(obj, name)))
 
 
 def dense_init(key, fan_in: int, fan_out: int, scale, parametrization: str, *, role: str,

@@ -8,7 +8,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from dyntheory.models._base import check_fields, check_parametrization, dense_apply, dense_init
+from dyntheory._config.checks import flag_field, positive_int
+from dyntheory.models._base import check_parametrization, dense_apply, dense_init
 from dyntheory.tasks import Spec
 
 
@@ -29,7 +30,7 @@ class Linear:
     bias: bool = False
 
     def __post_init__(self):
-        check_fields(self, flags=("bias",))
+        flag_field(self, "bias")
 
     def check(self, spec: Spec) -> None:
         _need_reals("Linear", spec)
@@ -68,7 +69,9 @@ class DeepLinear:
     parametrization: str = "standard"
 
     def __post_init__(self):
-        check_fields(self, integers=("depth", "width"), flags=("balanced",))
+        positive_int(self, "depth")
+        positive_int(self, "width")
+        flag_field(self, "balanced")
         check_parametrization("DeepLinear", self.parametrization, ("standard", "ntk"))
         if self.balanced and self.parametrization != "standard":
             raise ValueError("DeepLinear.balanced needs parametrization='standard', "

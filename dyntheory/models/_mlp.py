@@ -7,7 +7,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from dyntheory.models._base import (ACTIVATIONS, check_activation, check_fields, check_parametrization,
+from dyntheory._config.checks import flag_field, positive_int
+from dyntheory.models._base import (ACTIVATIONS, check_activation, check_parametrization,
                                     check_widths, dense_apply, dense_init, mup_lr_scale)
 from dyntheory.tasks import Spec
 
@@ -61,7 +62,8 @@ class MLP:
 
     def __post_init__(self):
         object.__setattr__(self, "widths", check_widths("MLP", "widths", self.widths))
-        check_fields(self, integers=("base_width",), flags=("bias",))
+        positive_int(self, "base_width")
+        flag_field(self, "bias")
         check_activation("MLP", self.activation)
         check_parametrization("MLP", self.parametrization)
 
@@ -104,7 +106,9 @@ class EmbedMLP:
 
     def __post_init__(self):
         object.__setattr__(self, "widths", check_widths("EmbedMLP", "widths", self.widths))
-        check_fields(self, integers=("embed_dim", "base_width"), flags=("bias",))
+        positive_int(self, "embed_dim")
+        positive_int(self, "base_width")
+        flag_field(self, "bias")
         check_activation("EmbedMLP", self.activation)
         check_parametrization("EmbedMLP", self.parametrization)
 

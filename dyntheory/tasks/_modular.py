@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dyntheory._config.checks import is_real
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
+from dyntheory._config.checks import is_real, positive_int
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
 
 OPS = ("+", "-", "*", "/")
 

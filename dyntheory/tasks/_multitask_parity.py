@@ -9,7 +9,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int, real_field
+from dyntheory._config.checks import positive_int, real_field
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, positive_int
+from dyntheory._config.checks import positive_int
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

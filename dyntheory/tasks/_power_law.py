@@ -9,8 +9,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from dyntheory.tasks._base import (Batch, Spec, TaskBase, finite_minibatch, flag_field, orthonormal_columns,
-                                   positive_int, real_field)
+from dyntheory._config.checks import flag_field, positive_int, real_field
+from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
