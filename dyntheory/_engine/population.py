@@ -10,7 +10,9 @@ recordings, the state donated) and walks the population in cache-sized chunks (`
 sizes from ``dyntheory._platform.chunks``), each chunk taking every step of the segment while its
 state is in cache, so the per-member cost stays flat as the population grows past the cache;
 sampled batches are made one step ahead and carried through the loop, so XLA cannot fuse their
-sampling into every member. ``reference`` is the readable version this must equal.
+sampling into every member. ``reference`` is the readable version this is tested against
+(``tests/engine/test_reference.py``: one SGD step bitwise; whole runs to rounding, since XLA
+fuses and contracts the two differently).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
-from dyntheory.metrics._fourier import cross_entropy, pair_labels
+from dyntheory.metrics import cross_entropy, pair_labels
 from sims import grokking_weight_norm as sim
 
 # A finding, not a tolerance problem (see the module docstring): with AdamW the weight norm
