@@ -4,5 +4,5 @@ from dyntheory.bench.table import ceiling_line as ceiling_line
 from dyntheory.bench.table import flatness as flatness
 from dyntheory.bench.table import main as main
 from dyntheory.bench.table import time_interleaved as time_interleaved
-from dyntheory.bench.workloads import ceiling as ceiling
-from dyntheory.bench.workloads import workloads as workloads
+from dyntheory.bench._workloads import ceiling as ceiling
+from dyntheory.bench._workloads import workloads as workloads

@@ -31,7 +31,7 @@ machine's speed does not read as a change of cost), recording overhead, W3 at a 
 through ``dt.train`` with recorded trajectories, and the same population streamed in waves
 through a 1 GiB memory budget (``--streaming`` runs that line alone).
 
-The machine's limits, the workloads and the engine's timing live in ``dyntheory.bench.workloads``.
+The machine's limits, the workloads and the engine's timing live in ``dyntheory.bench._workloads``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from dyntheory.bench import torch_loops as _bench_torch
 from dyntheory._engine import reference
 from dyntheory._engine import train as _train
 from dyntheory._engine.member import Member
-from dyntheory.bench.workloads import (MEMBERS_PER_STREAM, Engine, Workload, ceiling, measure_peak, measure_tanh,
+from dyntheory.bench._workloads import (MEMBERS_PER_STREAM, Engine, Workload, ceiling, measure_peak, measure_tanh,
                                         reset_hwm, time_engine, timed, vm_hwm, workloads)
 from dyntheory._engine.layout import Layout
 from dyntheory._platform.products import plain_products
