@@ -223,7 +223,7 @@ def param_scaling(ds: xr.Dataset, n_boot: int = 500) -> dict:
     ``c``, ``finite_n_exponent`` from :func:`finite_n_prediction`.
     """
     cfg = Config.from_attrs(ds)
-    labels = [str(w) for w in cfg.param_widths]
+    labels = list(cfg.param_widths)
     final = ds["zipf_loss"].isel(step=-1).sel(widths=labels).transpose("widths", "seed")
     n_par = np.repeat(ds["n_params"].sel(widths=labels).values, final.sizes["seed"]).astype(float)
     y = final.values.ravel()

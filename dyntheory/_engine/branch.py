@@ -21,10 +21,10 @@ from dyntheory._config.hparams import HPARAMS
 from dyntheory._config.random import as_key
 from dyntheory._config.sweep import _check_hparam
 from dyntheory._engine.layout import Layout
-from dyntheory._engine.run import Run, check_same_sweep, coord_label
+from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
 from dyntheory._engine.store import writing
-from dyntheory._engine.train import (_open_store, check_lapack, check_sizes, compiled, finished, initial_parts,
-                                    make_parts, population_inputs, progress_bar)
+from dyntheory._engine.train import (_open_store, check_call, check_lapack, check_sizes, finished, footprint, initial_parts,
+                                    plan_group, population_inputs, progress_bar)
 from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
@@ -45,11 +45,10 @@ def _mask(layout: Layout, coords: dict[str, Any], where) -> np.ndarray:
     mask = np.ones((layout.G, layout.M), bool)
     for name, want in where.items():
         wanted = want if isinstance(want, (list, tuple, set)) else [want]
-        wanted = [coord_label(w) for w in wanted]
         if name in coords:  # a static axis: the whole compiled group is in or out
-            mask &= coord_label(coords[name]) in wanted
+            mask &= any(same_label(w, coords[name]) for w in wanted)
         else:
-            mask &= np.isin(layout.coord(name), wanted)
+            mask &= np.isin(layout.coord(name), [coord_label(w) for w in wanted])
     return mask
 
 
@@ -69,9 +68,12 @@ def _check_where(where, run: Run, sweep):
                     raise ValueError(f"branch: where mask has {where.sizes[d]} entries along {d!r}, the run "
                                      f"{len(run.coords[d])}")
                 where = where.assign_coords({d: run.coords[d]})
-            elif [coord_label(v) for v in where[d].values.tolist()] != run.coords[d]:
+            elif (where.sizes[d] != len(run.coords[d])
+                  or not all(map(same_label, where[d].values.tolist(), run.coords[d]))):
                 raise ValueError(f"branch: where mask's {d!r} coordinate {where[d].values.tolist()} is not the "
                                  f"run's {run.coords[d]}")
+            else:  # the same values, perhaps spelt otherwise ("64" for 64): use the run's labels
+                where = where.assign_coords({d: run.coords[d]})
         return where
     if not isinstance(where, Mapping):
         raise ValueError(f"branch: where must be a mapping of axis -> values or a boolean DataArray, got {where!r}")
@@ -80,7 +82,7 @@ def _check_where(where, run: Run, sweep):
             raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(dims)}")
         wanted = want if isinstance(want, (list, tuple, set)) else [want]
         grid = run.coords[name]
-        missing = [w for w in wanted if coord_label(w) not in grid]
+        missing = [w for w in wanted if not any(same_label(w, g) for g in grid)]
         if missing:
             raise ValueError(f"branch: where[{name!r}] = {missing!r} is not on the run's grid {grid}; "
                              "it would select no member")
@@ -112,7 +114,9 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     Example:
         >>> twin = branch(run, step=512, changes={"lr": 0.01}, where={"lr": 0.1})  # doctest: +SKIP
     """
+    check_call("branch", store=store, progress=progress, overwrite=overwrite)
     check_sizes("branch", max_members=max_members, max_resident=max_resident)
+    store = None if store is None else os.fspath(store)
     sweep = sweep if sweep is not None else run.sweep
     if sweep is None:
         raise ValueError("branch: this run was loaded without its Sweep; pass sweep=")
@@ -142,9 +146,11 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     _check_alive(run, new, where, step)
     with jax.enable_x64(new.dtype == "float64"):
         check_lapack("branch", new, new.static_groups(), store, overwrite)
+        plans = [plan_group(new, task, model, max_members, max_resident) for _, task, model in new.static_groups()]
+    fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin})
     with writing(store, "branch"):
         return _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,
-                            max_members, max_resident, steps)
+                            plans, fp, steps)
 
 
 def _where_record(where) -> Any:
@@ -165,20 +171,18 @@ def _check_alive(run: Run, sweep, where, step: int) -> None:
                          "frozen state would not change. Exclude them, e.g. where=(run.metrics.diverged_at < 0)")
 
 
-def _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,
-                 max_members, max_resident, steps) -> Run:
-    st = _open_store(new, root, store, overwrite, extra={"branch": origin})
+def _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress, plans, fp,
+                 steps) -> Run:
+    st = _open_store(new, root, store, overwrite, extra={"branch": origin}, estimate=fp)
     if st.meta["complete"]:
         return Run(st, new)
     show = __import__("sys").stderr.isatty() if progress is None else progress
     groups = new.static_groups()
     branched = np.zeros(new.shape, bool)
     with jax.enable_x64(new.dtype == "float64"), \
-            progress_bar((steps - step) * len(groups), show, "branch") as bar:
-        for gid, (coords, task, model) in enumerate(groups):
-            layout = Layout(new)
-            fns = compiled(new, task, model)
-            parts = resumed_parts(st, gid, make_parts(new, layout, fns, max_members, max_resident))
+            progress_bar((steps - step) * len(groups), show, "branch", fp) as bar:
+        for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+            parts = resumed_parts(st, gid, parts)
             mask = _mask(layout, coords, where)
             hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
             hps = dataclasses.replace(hps, **{

@@ -90,7 +90,8 @@ class Parts:
     grouped into waves of ``per_wave`` parts, at least one.
     """
 
-    def __init__(self, G: int, M: int, max_members: int, resident: int | None = None, *, state_bytes: int = 0):
+    def __init__(self, G: int, M: int, max_members: int, resident: int | None = None, *, state_bytes: int = 0,
+                 member_bytes: int = 0, n_leaves: int = 0):
         self.G, self.M = G, M
         mesh_devices = jax.devices()
         self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
@@ -99,6 +100,8 @@ class Parts:
         self.per_wave = self.n if resident is None else min(self.n, max(1, resident // self.part_members))
         self.n_waves = math.ceil(self.n / self.per_wave)
         self.state_bytes = state_bytes  # one member's training state (0: not given)
+        self.member_bytes = member_bytes  # one member's memory while stepped (``member_bytes``)
+        self.n_leaves = n_leaves  # leaves of a member's state (arrays of a checkpoint)
 
     def plan(self) -> dict:
         """The cut, as recorded in a store's progress marker (plain ints, JSON-ready)."""

@@ -16,10 +16,35 @@ from dyntheory._engine.store import Store
 
 
 def coord_label(v: Any) -> Any:
-    """Coordinate value for xarray: tuples (e.g. ``widths``) become ``"32,64"`` strings."""
+    """Coordinate value for xarray: a one-layer ``widths`` tuple becomes its integer (so
+    ``ds.sel(widths=64)`` works), a deeper one a readable ``"32,64"`` string; numpy scalars become
+    Python numbers.
+
+    Example:
+        >>> coord_label((64,)), coord_label((32, 64)), coord_label(0.1)
+        (64, '32,64', 0.1)
+    """
     if isinstance(v, (tuple, list)):
+        if len(v) == 1:
+            return coord_label(v[0])
         return ",".join(map(str, v))
+    if isinstance(v, np.generic):
+        return v.item()
     return v
+
+
+def same_label(a: Any, b: Any) -> bool:
+    """Whether a user's value ``a`` names coordinate ``b``: ``64``, ``(64,)`` and ``"64"`` all name
+    the one-layer width 64 (the last is how stores written before integer labels name it)."""
+    return str(coord_label(a)) == str(coord_label(b))
+
+
+def _index(labels: list) -> Any:
+    """A coordinate's values; mixed ints and strings (``widths`` 64 beside ``"32,64"``) kept as
+    objects, so numpy does not turn 64 into ``"64"``."""
+    if len({type(v) for v in labels}) > 1 and any(isinstance(v, str) for v in labels):
+        return np.array(labels, dtype=object)
+    return labels
 
 
 def _nest(entries_and_values) -> Any:
@@ -78,7 +103,7 @@ class Run:
     @functools.cached_property
     def metrics(self) -> xr.Dataset:
         dims = tuple(self.meta["dims"])
-        coords = {d: self.coords[d] for d in dims} | {"step": list(self.record)}
+        coords = {d: _index(self.coords[d]) for d in dims} | {"step": list(self.record)}
         data = {name: (dims + ("step",), self.store.read(f"metrics/{name}"))
                 for name in self.meta["metrics"]}
         data["diverged_at"] = (dims, self.store.read("diverged_at"))
@@ -87,6 +112,8 @@ class Run:
         attrs = {"config": json.dumps(self.meta["config"], sort_keys=True),
                  "key": json.dumps(self.meta["key"]), "versions": json.dumps(self.meta["versions"]),
                  "dyntheory_store": str(self.store.path)}
+        if "estimate" in self.meta:  # bytes estimated before compute (dyntheory._engine.footprint)
+            attrs["estimate"] = json.dumps(self.meta["estimate"])
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -100,11 +127,12 @@ class Run:
             raise ValueError(f"params_at: this run has compiled groups over {names}; select one with "
                              f"keyword arguments, e.g. {missing[0]}={self.coords[missing[0]][0]!r}")
         combos = list(itertools.product(*(self.coords[n] for n in names)))
-        want = tuple(coord_label(static[n]) for n in names)
-        if want not in combos:
-            raise ValueError(f"params_at: no group with {dict(zip(names, want))}; "
-                             f"available: {[dict(zip(names, c)) for c in combos]}")
-        return combos.index(want)
+        want = tuple(static[n] for n in names)
+        for i, combo in enumerate(combos):
+            if all(same_label(w, c) for w, c in zip(want, combo)):
+                return i
+        raise ValueError(f"params_at: no group with {dict(zip(names, want))}; "
+                         f"available: {[dict(zip(names, c)) for c in combos]}")
 
     def _ckpt_index(self, step: int) -> int:
         if step not in self.checkpoints:
@@ -124,7 +152,7 @@ class Run:
 
         Returns the model's parameter pytree whose leaves have the run's traced dims first
         (sweep axes and ``seed``, in order), then the parameter's own shape. Runs with static
-        axes (e.g. ``widths``) need those selected: ``run.params_at(512, widths="64")``.
+        axes (e.g. ``widths``) need those selected: ``run.params_at(512, widths=64)``.
         """
         gid = self._group(static)
         idx = self._ckpt_index(step)

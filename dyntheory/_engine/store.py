@@ -104,6 +104,18 @@ def _row_blocks(arr, nbytes: int = 64 << 20, prefix: tuple = ()):
         yield arr[prefix + (slice(i, i + step),)]
 
 
+def store_bytes(path: str) -> int:
+    """Bytes of the files under ``path`` (0 if there is none): what a store holds on disk."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:  # removed while walking
+                pass
+    return total
+
+
 def writing(path: str | None, where: str):
     """The store's one-writer lock, held by the process that writes ``path`` (none for memory)."""
     return hold(path, where) if path is not None and is_writer(path) else contextlib.nullcontext()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import sys
 from importlib import metadata
@@ -17,13 +18,14 @@ from dyntheory._config.hparams import HPARAMS, HParams
 from dyntheory._config.optim import OptSpec
 from dyntheory._config.random import as_key, key_record
 from dyntheory._config.sweep import Sweep
+from dyntheory._engine.footprint import Footprint, check_fits, estimate
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.lowering import lapack_calls
-from dyntheory._engine.parts import (Parts, default_max_members, default_resident, member_bytes, part_members,
-                                    state_bytes)
+from dyntheory._engine.parts import (Parts, default_max_members, default_resident, member_bytes, member_shapes,
+                                    part_members, state_bytes)
 from dyntheory._engine.population import Population
 from dyntheory._engine.run import Run, coord_label
-from dyntheory._engine.store import Store, writing
+from dyntheory._engine.store import Store, store_bytes, writing
 from dyntheory._engine.waves import resumed_parts, run_group
 from dyntheory._platform.hosts import barrier, common, is_writer, multi
 from dyntheory._platform.lapack import refuse_lapack, several_cpu_devices
@@ -58,9 +60,12 @@ def _diff(a: dict, b: dict) -> list[str]:
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
-def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: dict | None = None) -> Store:
+def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: dict | None = None,
+                estimate: Footprint | None = None) -> Store:
     meta = _meta(sweep, key)
     meta["config"].update(extra or {})
+    if estimate is not None:
+        meta["estimate"] = estimate.attrs()
     reuse = Store.exists(store) and not overwrite
     if reuse:  # every process checks, so a refusal is raised on all of them
         st = Store.open(store)
@@ -125,21 +130,22 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     """
     if not isinstance(sweep, Sweep):
         raise TypeError(f"train: sweep must be a dyntheory.Sweep, got {type(sweep).__name__}")
+    check_call("train", store=store, progress=progress, overwrite=overwrite, resume_every=resume_every)
     check_sizes("train", max_members=max_members, max_resident=max_resident)
-    root = as_key(key)
+    root = as_key(key, where="train: key")
+    store = None if store is None else os.fspath(store)
     groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"):
         check_lapack("train", sweep, groups, store, overwrite)
         plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
-    if store is None:
-        check_memory_store("train", sweep, [parts for _, _, parts in plans])
+    fp = footprint("train", sweep, root, plans, store, overwrite)
     with writing(store, "train"):
-        st = _open_store(sweep, root, store, overwrite)
+        st = _open_store(sweep, root, store, overwrite, estimate=fp)
         if st.meta["complete"]:
             return Run(st, sweep)
         show = sys.stderr.isatty() if progress is None else progress
         with jax.enable_x64(sweep.dtype == "float64"), \
-                progress_bar(sweep.steps * len(groups), show, "dyntheory") as bar:
+                progress_bar(sweep.steps * len(groups), show, "dyntheory", fp) as bar:
             for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
                 parts = resumed_parts(st, gid, parts)
                 make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
@@ -148,10 +154,39 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
         return Run(finished(st), sweep)
 
 
-def progress_bar(total: int, show: bool, desc: str) -> tqdm:
-    """Steps of every group (a group streamed in waves counts its steps once, in fractions)."""
+def progress_bar(total: int, show: bool, desc: str, fp: Footprint | None = None) -> tqdm:
+    """Steps of every group (a group streamed in waves counts its steps once, in fractions),
+    after a line with the run's estimated store size and peak memory."""
+    if show and fp is not None:
+        tqdm.write(f"{desc}: {fp.line()}", file=sys.stderr)
     return tqdm(total=total, disable=not show, desc=desc, unit="step",
                 bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} steps [{elapsed}<{remaining}{postfix}]")
+
+
+def footprint(where: str, sweep: Sweep, root, plans, store: str | None, overwrite: bool,
+              extra: dict | None = None) -> Footprint:
+    """The run's estimated size and memory (``dyntheory._engine.footprint``), checked against the
+    free disk and memory before any compute."""
+    meta = _meta(sweep, root)
+    meta["config"].update(extra or {})
+    fp = estimate(sweep, plans, meta, in_memory=store is None)
+    check_fits(where, fp, store, plans, reused=store_bytes(store) if store is not None else 0)
+    if store is None:
+        check_memory_store(where, sweep, [parts for _, _, parts in plans])
+    return fp
+
+
+def check_call(where: str, *, store, progress, overwrite, resume_every=None) -> None:
+    """The call's own arguments, checked before any compute, each error naming field and value."""
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"{where}: store must be a directory path or None, got {store!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"{where}: progress must be True, False or None, got {progress!r}")
+    if not isinstance(overwrite, (bool, np.bool_)):
+        raise TypeError(f"{where}: overwrite must be True or False, got {overwrite!r}")
+    if resume_every is not None and (isinstance(resume_every, bool) or not isinstance(resume_every, (int, float, np.number))
+                                     or not np.isfinite(resume_every) or resume_every <= 0):
+        raise ValueError(f"{where}: resume_every must be a positive number of seconds or None, got {resume_every!r}")
 
 
 def check_sizes(where: str, **sizes) -> None:
@@ -161,12 +196,15 @@ def check_sizes(where: str, **sizes) -> None:
 
 
 def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
-    """A memory store holds every checkpoint: refuse, before any compute, one that cannot fit."""
-    need = len(sweep.checkpoints) * sum(p.G * p.M * p.state_bytes for p in parts)
+    """A memory store holds every checkpoint and metric: refuse, before any compute, one that
+    cannot fit."""
+    members = sum(p.G * p.M for p in parts)
+    metrics = members * len(sweep.record) * len(sweep.metric_names) * (8 if sweep.dtype == "float64" else 4)
+    need = len(sweep.checkpoints) * sum(p.G * p.M * p.state_bytes for p in parts) + metrics
     budget = memory_budget()
     if need > 0.5 * budget:
-        raise ValueError(f"{where}: store=None keeps all {len(sweep.checkpoints)} checkpoints of every member in "
-                         f"memory (about {need / 2 ** 30:.1f} GiB, more than half the {budget / 2 ** 30:.1f} GiB "
+        raise ValueError(f"{where}: store=None keeps all {len(sweep.checkpoints)} checkpoints and the metrics of "
+                         f"every member in memory (about {need / 2 ** 30:.1f} GiB, more than half the {budget / 2 ** 30:.1f} GiB "
                          "available); pass store=<a directory>, or fewer checkpoints")
 
 
@@ -250,9 +288,11 @@ def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
     one = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})  # shapes, no arrays
     state = state_bytes(fns, one)
     per = member_bytes(state, one)
+    n_leaves = len(jax.tree.leaves(member_shapes(fns, one)))
     max_members = default_max_members(per) if max_members is None else max_members
     if max_resident is None:
         max_resident = default_resident(per, part_members(layout.G, layout.M, max_members, len(jax.devices())))
     # The defaults follow this host's free memory; every process must cut the population alike.
     max_members, max_resident = common(max_members, max_resident)
-    return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state)
+    return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state, member_bytes=per,
+                 n_leaves=n_leaves)

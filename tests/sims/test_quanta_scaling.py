@@ -23,7 +23,7 @@ def test_dataset_holds_sim_and_theory_side_by_side(ds):
     cfg = sim.SMALL
     assert ds["task_loss"].dims == ("widths", "seed", "step", "task")
     assert ds.sizes["task"] == cfg.n_tasks and ds.sizes["seed"] == cfg.seeds
-    assert list(ds["widths"].values) == [str(w) for w in cfg.widths]
+    assert list(ds["widths"].values) == list(cfg.widths)
     p = ds["theory_p"].values
     np.testing.assert_allclose(p.sum(), 1.0, rtol=1e-6)
     assert (np.diff(p) < 0).all()
