@@ -19,11 +19,11 @@ import xarray as xr
 
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._config.random import as_key
-from dyntheory._config.sweep import _check_hparam
+from dyntheory._config.sweep import _USED_BY, _check_hparam
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
 from dyntheory._engine.store import writing
-from dyntheory._engine.train import (_open_store, check_call, check_lapack, check_sizes, finished, footprint, initial_parts,
+from dyntheory._engine.train import (_open_store, check_call, check_lapack, check_metrics, check_sizes, finished, footprint, initial_parts,
                                     plan_group, population_inputs, progress_bar)
 from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
@@ -126,6 +126,9 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         if name not in BRANCHABLE:
             raise ValueError(f"branch: changes may name {BRANCHABLE}, got {name!r}")
         _check_hparam(name, value, f"branch: changes[{name!r}]")
+        if name in _USED_BY and sweep is not None and sweep.optimizer not in _USED_BY[name]:
+            raise ValueError(f"branch: changes[{name!r}] has no effect with optimizer={sweep.optimizer!r}; only "
+                             f"{' or '.join(map(repr, _USED_BY[name]))} reads {name}")
     check_same_sweep("branch", sweep, run.meta)
     if store is not None and run.path is not None and os.path.realpath(store) == os.path.realpath(run.path):
         raise ValueError(f"branch: store={store!r} is the parent run's own store; branching into it would "
@@ -147,6 +150,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     with jax.enable_x64(new.dtype == "float64"):
         check_lapack("branch", new, new.static_groups(), store, overwrite)
         plans = [plan_group(new, task, model, max_members, max_resident) for _, task, model in new.static_groups()]
+        check_metrics("branch", new, root, new.static_groups(), plans)
     fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin})
     with writing(store, "branch"):
         return _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,

@@ -21,6 +21,7 @@ from dyntheory._config.sweep import Sweep
 from dyntheory._engine.footprint import Footprint, check_fits, estimate
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.lowering import lapack_calls
+from dyntheory._engine.metric_shapes import check_scalar_metrics, metric_shapes
 from dyntheory._engine.parts import (Parts, default_max_members, default_resident, member_bytes, member_shapes,
                                     part_members, state_bytes)
 from dyntheory._engine.population import Population
@@ -138,6 +139,7 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     with jax.enable_x64(sweep.dtype == "float64"):
         check_lapack("train", sweep, groups, store, overwrite)
         plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
+        check_metrics("train", sweep, root, groups, plans)
     fp = footprint("train", sweep, root, plans, store, overwrite)
     with writing(store, "train"):
         st = _open_store(sweep, root, store, overwrite, estimate=fp)
@@ -212,6 +214,17 @@ def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[La
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
     return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
+
+
+def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> None:
+    """Trace the user's metrics for one member of each group before compute; refuse one that
+    fails, or returns anything but a number, naming it (``metric_shapes``)."""
+    if not sweep.metrics:
+        return
+    for (_, task, model), (layout, _, _) in zip(groups, plans):
+        shapes = metric_shapes(where, sweep.metrics, lambda ms, task=task, model=model: compiled(sweep, task, model, ms),
+                               population_inputs(sweep, root, task, layout))
+        check_scalar_metrics(where, shapes)
 
 
 def check_lapack(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> None:
