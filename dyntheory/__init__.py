@@ -5,7 +5,14 @@ Example:
     >>> sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4), model=dt.models.Linear(),
     ...                  steps=10, batch_size=8, axes={"lr": [0.1, 0.2]}, seeds=2)
     >>> run = dt.train(sweep, key=0)
+
+Importing dyntheory gives jax one CPU device per usable core (``dt.use_cores``; ``DYNTHEORY_DEVICES=1``
+keeps one), so it comes first, before any jax operation starts jax's backends.
 """
+
+from dyntheory._platform.devices import default_devices as _default_devices
+
+_default_devices()  # before anything below can start jax's backends (they read the count once)
 
 from dyntheory import metrics as metrics
 from dyntheory import models as models
@@ -48,6 +55,7 @@ from dyntheory._engine.branch import branch as branch
 from dyntheory._engine.run import Run as Run
 from dyntheory._engine.run import load as load
 from dyntheory._engine.train import train as train
+from dyntheory._platform.devices import use_cores as use_cores
 from dyntheory.metrics import AtSteps as AtSteps
 from dyntheory.metrics import ModeSeed as ModeSeed
 from dyntheory.metrics import ModeStrength as ModeStrength
