@@ -1,7 +1,9 @@
 """The dyntheory command line."""
 
+import argparse
 import types
 
+import numpy as np
 import pytest
 
 import dyntheory as dt
@@ -63,3 +65,115 @@ def test_run_ends_with_one_summary_line_and_known_disagreements(monkeypatch, cap
     assert lines[0].startswith("PASS good") and lines[1].startswith(f"{status} late")
     assert len(lines) == 3 and lines[2].startswith(f"{1 + late[0]}/2 claims hold")
     assert ("KNOWN late: later modes come late (see sims/fake.py)" in lines[2]) == (status == "KNOWN")
+
+
+# ---- help, sizes, devices -----------------------------------------------------------------------
+def _subcommands():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+@pytest.mark.parametrize("command", ["run", "figure", "summary"])
+def test_every_option_has_its_help(command, capsys):
+    parser = _subcommands()[command]
+    for action in parser._actions:
+        assert action.help and action.help.strip(), (command, action.dest)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for action in parser._actions:
+        for flag in action.option_strings:
+            assert flag in out
+    assert parser.description and parser.description.split(".")[0] in " ".join(out.split())
+
+
+@pytest.mark.parametrize("command", ["run", "figure"])
+def test_run_and_figure_default_to_the_small_size(command, monkeypatch):
+    seen = {}
+    fake = types.SimpleNamespace(
+        __name__="fake", check=lambda ds: [],
+        run=lambda size, key, store: seen.setdefault("size", size),
+        main=lambda argv: seen.setdefault("size", argv[argv.index("--size") + 1]))
+    monkeypatch.setattr(cli, "_resolve", lambda name, package: fake)
+    cli.main([command, "fake"])
+    assert seen["size"] == "small"
+    seen.clear()
+    cli.main([command, "fake", "--size", "paper"])
+    assert seen["size"] == "paper"
+
+
+def test_the_command_gives_jax_its_cores_through_use_cores(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(dt, "use_cores", lambda *a: calls.append(a))
+    assert cli.main(["sims"]) == 0
+    assert calls == [()]  # the default rule: every core unless told otherwise
+
+
+# ---- summary --------------------------------------------------------------------------------------
+def test_summary_medians_leave_out_diverged_members(tmp_path, capsys):
+    # lr 30 blows up a linear model on this task within 20 steps (at 12-13); 0.05 does not
+    sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=3), model=dt.models.Linear(), steps=20,
+                     batch_size=4, axes={"lr": [0.05, 30.0]}, seeds=3, record=10)
+    run = dt.train(sweep, key=0, store=str(tmp_path / "r"))
+    diverged = run.metrics.diverged_at >= 0
+    assert int(diverged.sum()) == 3 and bool(diverged.sel(lr=30.0).all())
+    assert cli.main(["summary", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "diverged  3 of 6 members, excluded from the medians below" in out
+    kept = run.metrics.test_loss.isel(step=-1).sel(lr=0.05).values
+    line = next(x for x in out.splitlines() if x.startswith("test_loss"))
+    assert f"median {np.median(kept):.4g} " in line and "n=3; 3 diverged excluded" in line
+
+
+def _refused(argv, capsys) -> str:
+    assert cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_summary_of_a_missing_store_is_one_line(tmp_path, capsys):
+    assert _refused(["summary", str(tmp_path / "nowhere")], capsys) == \
+        f"dyntheory summary: {str(tmp_path / 'nowhere')!r} does not exist"
+    (tmp_path / "empty").mkdir()
+    assert "holds no dyntheory store" in _refused(["summary", str(tmp_path / "empty")], capsys)
+
+
+def test_summary_of_an_unfinished_store_says_how_far_it_got(tmp_path, capsys, monkeypatch):
+    from dyntheory._engine.store import Store
+
+    class Killed(Exception):
+        pass
+
+    commit = Store.commit_progress
+
+    def killed_in_group_1(self, gid, **info):  # group 0 finished, group 1 past its first record
+        commit(self, gid, **info)
+        if gid == 1 and not info["done"] and info["step"] > 0:
+            raise Killed
+
+    monkeypatch.setattr(Store, "commit_progress", killed_in_group_1)
+    sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=3), model=dt.models.MLP(widths=(4,)), steps=8,
+                     batch_size=4, axes={"lr": [0.1, 0.2], "widths": [(4,), (8,)]}, seeds=2, record=4)
+    with pytest.raises(Killed):
+        dt.train(sweep, key=0, store=str(tmp_path / "r"), resume_every=1e-9)
+    monkeypatch.undo()
+    line = _refused(["summary", str(tmp_path / "r")], capsys)
+    assert line.startswith(f"dyntheory summary: store {str(tmp_path / 'r')!r} is unfinished: "
+                           "1 of 2 compiled groups finished, group 1 at step 4 of 8; run the same dt.train call")
+    assert cli.main(["summary", str(tmp_path / "r"), "--no-verify"]) == 0
+    out = capsys.readouterr().out
+    assert "the run is unfinished: unreached steps read as NaN" in out and "n=4" in out  # group 0's members
+
+
+def test_summary_of_an_edited_store_is_one_line(tmp_path, capsys):
+    sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=3), model=dt.models.Linear(), steps=4,
+                     batch_size=4, axes={"lr": [0.1, 0.2]}, seeds=1)
+    dt.train(sweep, key=0, store=str(tmp_path / "r"))
+    root = tmp_path / "r" / "zarr.json"
+    root.write_text(root.read_text()[:-40])  # truncated
+    assert "cannot be read" in _refused(["summary", str(tmp_path / "r")], capsys)
