@@ -23,8 +23,8 @@ from dyntheory._config.sweep import _USED_BY, _check_hparam
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
 from dyntheory._engine.store import writing
-from dyntheory._engine.train import (_open_store, check_call, check_lapack, check_metrics, check_sizes, finished, footprint, initial_parts,
-                                    plan_group, population_inputs, progress_bar)
+from dyntheory._engine.train import (_open_store, check_call, check_metrics, check_sizes, finished, footprint,
+                                    initial_parts, lapack_devices, plan_group, population_inputs, progress_bar)
 from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
@@ -148,8 +148,9 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     origin = {"parent": str(run.path), "step": step, "changes": dict(changes), "where": _where_record(where)}
     _check_alive(run, new, where, step)
     with jax.enable_x64(new.dtype == "float64"):
-        check_lapack("branch", new, new.static_groups(), store, overwrite)
-        plans = [plan_group(new, task, model, max_members, max_resident) for _, task, model in new.static_groups()]
+        devices = lapack_devices("branch", new, new.static_groups(), store, overwrite)
+        plans = [plan_group(new, task, model, max_members, max_resident, devices)
+                 for _, task, model in new.static_groups()]
         check_metrics("branch", new, root, new.static_groups(), plans)
     fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin})
     with writing(store, "branch"):

@@ -87,13 +87,14 @@ class Parts:
     """Equal parts of a (G, M) population along ``axis`` (None: one part), taken in waves.
 
     ``resident`` is how many members may be held in memory at once (None: all); the parts are
-    grouped into waves of ``per_wave`` parts, at least one.
+    grouped into waves of ``per_wave`` parts, at least one. Each part shards over ``devices``
+    (default: every device, ``jax.devices()``).
     """
 
     def __init__(self, G: int, M: int, max_members: int, resident: int | None = None, *, state_bytes: int = 0,
-                 member_bytes: int = 0, n_leaves: int = 0):
+                 member_bytes: int = 0, n_leaves: int = 0, devices: list | None = None):
         self.G, self.M = G, M
-        mesh_devices = jax.devices()
+        mesh_devices = list(devices) if devices is not None else jax.devices()
         self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
         self.axis, self.size, self.n = _cut(G, M, max_members, len(mesh_devices))
         self.part_members = part_members(G, M, max_members, len(mesh_devices))  # padding included

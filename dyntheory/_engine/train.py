@@ -29,7 +29,7 @@ from dyntheory._engine.run import Run, coord_label
 from dyntheory._engine.store import Store, store_bytes, writing
 from dyntheory._engine.waves import resumed_parts, run_group
 from dyntheory._platform.hosts import barrier, common, is_writer, multi
-from dyntheory._platform.lapack import refuse_lapack, several_cpu_devices
+from dyntheory._platform.lapack import lapack_fallback, several_cpu_devices
 from dyntheory._platform.memory import memory_budget
 
 _VERSIONED = ("jax", "jaxlib", "flax", "optax", "numpy", "sympy", "xarray", "zarr", "dyntheory")
@@ -137,8 +137,8 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     store = None if store is None else os.fspath(store)
     groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"):
-        check_lapack("train", sweep, groups, store, overwrite)
-        plans = [plan_group(sweep, task, model, max_members, max_resident) for _, task, model in groups]
+        devices = lapack_devices("train", sweep, groups, store, overwrite)
+        plans = [plan_group(sweep, task, model, max_members, max_resident, devices) for _, task, model in groups]
         check_metrics("train", sweep, root, groups, plans)
     fp = footprint("train", sweep, root, plans, store, overwrite)
     with writing(store, "train"):
@@ -210,10 +210,11 @@ def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
                          "available); pass store=<a directory>, or fewer checkpoints")
 
 
-def plan_group(sweep: Sweep, task, model, max_members, max_resident) -> tuple[Layout, dict, Parts]:
+def plan_group(sweep: Sweep, task, model, max_members, max_resident, devices: list | None = None
+               ) -> tuple[Layout, dict, Parts]:
     layout = Layout(sweep)
     fns = compiled(sweep, task, model)
-    return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident)
+    return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident, devices)
 
 
 def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> None:
@@ -227,18 +228,22 @@ def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> None:
         check_scalar_metrics(where, shapes)
 
 
-def check_lapack(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> None:
-    """On several CPU devices, refuse (before any compute) a step or metric of any of ``groups``
-    (``sweep.static_groups()``) that calls LAPACK; a finished ``store`` is loaded, not run, so
-    it is not refused. One device opens nothing and lowers nothing."""
+def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> list | None:
+    """The devices ``sweep`` runs on: None (all) unless, on several CPU devices, a step or metric
+    of any of ``groups`` (``sweep.static_groups()``) calls LAPACK; then one device per process,
+    with a warning naming the call (``lapack_fallback``). A finished ``store`` is loaded, not
+    run. One device opens nothing and lowers nothing."""
     if not several_cpu_devices():
-        return
+        return None
     if not overwrite and Store.exists(store) and Store.open(store).meta["complete"]:
-        return
+        return None
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     for _, task, model in groups:
-        refuse_lapack(where, sweep.metrics, lambda metrics, task=task, model=model:
-                      lapack_calls(compiled(sweep, task, model, metrics), task, dtype))
+        devices = lapack_fallback(where, sweep.metrics, lambda metrics, task=task, model=model:
+                                  lapack_calls(compiled(sweep, task, model, metrics), task, dtype))
+        if devices is not None:
+            return devices
+    return None
 
 
 def population(sweep: Sweep, task, model) -> Population:
@@ -296,7 +301,8 @@ def initial_parts(sweep: Sweep, root, task, layout: Layout, fns, parts: Parts, i
 
 
 def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
-               max_resident: int | None = None) -> Parts:
+               max_resident: int | None = None, devices: list | None = None) -> Parts:
+    """The parts and waves of one group, sharded over ``devices`` (None: all)."""
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     one = HParams(**{n: jax.ShapeDtypeStruct((1, 1), dtype) for n in HPARAMS})  # shapes, no arrays
     state = state_bytes(fns, one)
@@ -304,8 +310,9 @@ def make_parts(sweep: Sweep, layout: Layout, fns, max_members: int | None,
     n_leaves = len(jax.tree.leaves(member_shapes(fns, one)))
     max_members = default_max_members(per) if max_members is None else max_members
     if max_resident is None:
-        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members, len(jax.devices())))
+        max_resident = default_resident(per, part_members(layout.G, layout.M, max_members,
+                                                                len(devices or jax.devices())))
     # The defaults follow this host's free memory; every process must cut the population alike.
     max_members, max_resident = common(max_members, max_resident)
     return Parts(layout.G, layout.M, max_members, max_resident, state_bytes=state, member_bytes=per,
-                 n_leaves=n_leaves)
+                 n_leaves=n_leaves, devices=devices)

@@ -1,4 +1,4 @@
-"""LAPACK calls inside the sharded step or measurement, refused on several CPU devices.
+"""LAPACK calls inside the sharded step or measurement: on several CPU devices, run on one.
 
 jaxlib's CPU LAPACK kernels (``eigh``, ``svd``, ``qr``, ``lu``, ``cholesky``, triangular solves,
 ...) run a batch with ``ParallelBatchMap`` on XLA:CPU's intra-op threads. With several CPU devices
@@ -9,14 +9,16 @@ one device at a time, and its metrics use matrix products only, but a user's met
 can still put such a kernel in the step or the measurement, which every device runs at once.
 
 So before any compute, a run on several CPU devices lowers its step and measurement for a
-one-member population and looks for LAPACK custom calls; where there are any, it names the
-metric (or the step) that makes them and refuses, instead of hanging. One CPU device, GPUs
-(cuSOLVER) and one device per process across hosts are not affected.
+one-member population and looks for LAPACK custom calls; where there are any, it warns, naming
+the metric (or the step) that makes them, and runs that sweep on one device per process instead
+of hanging. One CPU device, GPUs (cuSOLVER) and one device per process across hosts are not
+affected.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -42,14 +44,15 @@ def lapack_targets(text: str) -> list[str]:
     return sorted(set(_LAPACK.findall(text)))
 
 
-def refuse_lapack(where: str, metrics: tuple, calls_of: Callable[[tuple], dict[str, list[str]]]) -> None:
-    """Raise if the step or measurement with ``metrics`` calls LAPACK. ``calls_of(metrics)`` gives
-    the targets in ``{"advance": [...], "measure": [...]}`` (the engine lowers them); the error names
-    each metric that adds such a call to the measurement without metrics (each metric is lowered
-    alone), and the step or that bare measurement (model, task) where the call is theirs."""
+def lapack_culprits(metrics: tuple, calls_of: Callable[[tuple], dict[str, list[str]]]) -> list[str]:
+    """What in the step or measurement with ``metrics`` calls LAPACK (empty: nothing).
+    ``calls_of(metrics)`` gives the targets in ``{"advance": [...], "measure": [...]}`` (the
+    engine lowers them); each metric that adds such a call to the measurement without metrics is
+    named (each metric is lowered alone), and the step or that bare measurement (model, task)
+    where the call is theirs."""
     calls = calls_of(metrics)
     if not calls["advance"] and not calls["measure"]:
-        return
+        return []
     culprits = []
     if calls["advance"]:
         culprits.append(f"the training step (task batches, model or optimizer: {', '.join(calls['advance'])})")
@@ -62,8 +65,26 @@ def refuse_lapack(where: str, metrics: tuple, calls_of: Callable[[tuple], dict[s
             extra = sorted(set(calls_of(((name, m),))["measure"]) - bare)
             if extra:
                 culprits.append(f"metric {name!r} ({', '.join(extra)})")
-    raise ValueError(
+    return culprits
+
+
+def one_device_per_process() -> list:
+    """The first device of each process: where a sweep that calls LAPACK runs instead."""
+    first: dict[int, object] = {}
+    for d in jax.devices():
+        first.setdefault(d.process_index, d)
+    return [first[p] for p in sorted(first)]
+
+
+def lapack_fallback(where: str, metrics: tuple, calls_of: Callable[[tuple], dict[str, list[str]]]) -> list | None:
+    """The devices to run on: None (all of them) unless the step or measurement calls LAPACK;
+    then one device per process, with a warning naming the call."""
+    culprits = lapack_culprits(metrics, calls_of)
+    if not culprits:
+        return None
+    warnings.warn(
         f"{where}: {'; '.join(culprits)} calls LAPACK, and jaxlib's batched LAPACK kernels can deadlock "
-        f"when several CPU devices of one process (here: {jax.local_device_count()}) run them at once. "
-        "Compute it with matrix products (e.g. dyntheory.psd_top_eigenvalue for a top eigenvalue), or run "
-        "on one CPU device (no --xla_force_host_platform_device_count / jax_num_cpu_devices).")
+        f"when several CPU devices of one process (here: {jax.local_device_count()}) run them at once; this "
+        "sweep runs on one device per process instead. Compute it with matrix products (e.g. "
+        "dyntheory.psd_top_eigenvalue for a top eigenvalue) to use every device.", RuntimeWarning, stacklevel=4)
+    return one_device_per_process()
