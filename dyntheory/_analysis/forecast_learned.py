@@ -218,7 +218,7 @@ class Population:
         p = 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
         tq = np.full((len(z), levels.size), np.nan)
         fe, ce = f & win.happened, c & win.happened
-        if fe.sum() >= z.shape[1] and ce.sum() >= math.ceil(1 / (1 - (levels[-1] - levels[0]))) - 1:
+        if fe.sum() >= 5 and ce.sum() >= math.ceil(1 / (1 - (levels[-1] - levels[0]))) - 1:
             lt = np.log(np.where(win.happened, win.t_event, np.nan))
             b = quantile_regression(z[fe], lt[fe], levels, ridge=self.ridge)
             tq = np.exp(conformalize(z[ce] @ b.T, lt[ce], z @ b.T, levels))

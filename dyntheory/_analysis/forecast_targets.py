@@ -155,7 +155,8 @@ class Members:
 
 def split_members(metrics: xr.Dataset, *, by: str = "seed",
                   fractions: tuple[float, float, float] = (0.5, 0.25, 0.25),
-                  test: tuple | list | None = None, key: int = 0) -> xr.DataArray:
+                  test: tuple | list | None = None, calibrate_by: str | None = None,
+                  key: int = 0) -> xr.DataArray:
     """Assign each member a role, ``"fit"``, ``"calibrate"`` or ``"test"``, by one dimension.
 
     Args:
@@ -166,6 +167,10 @@ def split_members(metrics: xr.Dataset, *, by: str = "seed",
             least one value).
         test: explicit test values of ``by`` (then the others are dealt to fit and calibrate in
             the ratio ``fractions[0] : fractions[1]``).
+        calibrate_by: with ``test``, deal the remaining members to fit and calibrate by this
+            dimension instead (e.g. hold out weight decays for testing, but calibrate on held-out
+            seeds of the seen weight decays: more calibration members, exchangeable with the fit
+            ones rather than with the test ones).
         key: seed of the shuffle.
 
     Returns:
@@ -189,10 +194,23 @@ def split_members(metrics: xr.Dataset, *, by: str = "seed",
         is_test = np.isin(values, np.asarray(test))
         if not is_test.any() or is_test.all():
             raise ValueError(f"split_members: test={test} must name some but not all values of {by!r}")
-        rest = [i for i in order if not is_test[i]]
+        role[is_test] = "test"
+        cal_dim = by if calibrate_by is None else calibrate_by
+        if cal_dim not in members.dims:
+            raise ValueError(f"split_members: calibrate_by={calibrate_by!r} is not a member dimension "
+                             f"{members.dims}")
+        rest = [i for i in order if not is_test[i]] if cal_dim == by else \
+            list(np.random.default_rng(key).permutation(metrics.sizes[cal_dim]))
         n_fit = int(round(len(rest) * fractions[0] / (fractions[0] + fractions[1])))
         n_fit = min(max(n_fit, 1), len(rest) - 1)
-        role[is_test] = "test"
+        if cal_dim != by:
+            grid = np.meshgrid(*[np.arange(s) for s in members.shape], indexing="ij")
+            by_idx, cal_idx = grid[members.dims.index(by)], grid[members.dims.index(cal_dim)]
+            fit_vals = np.isin(cal_idx, rest[:n_fit])
+            out = np.where(is_test[by_idx], "test", np.where(fit_vals, "fit", "calibrate"))
+            da = xr.DataArray(out.astype(str), dims=members.dims, coords=members.coords, name="role")
+            da.attrs["by"] = by
+            return da
         role[rest[:n_fit]] = "fit"
         role[rest[n_fit:]] = "calibrate"
     else:

@@ -244,3 +244,14 @@ def test_cutoff_and_target_validation():
         predict.forecast(ds, predict.Value(metric="acc"), cutoff=0.3, predictor=predict.LastValue())
     with pytest.raises(ValueError, match="direction"):
         predict.Event(metric="loss", threshold=0.1, direction="sideways")
+
+
+def test_config_split_can_calibrate_on_held_out_seeds_of_seen_configs():
+    ds = jump_run(n_cfg=6, seeds=10)
+    test_lr = list(ds.lr.values[[1, 4]])
+    split = predict.split_members(ds, by="lr", test=test_lr, calibrate_by="seed", key=0)
+    is_test = split.lr.isin(test_lr)
+    assert bool((split.where(is_test) == "test").where(is_test, True).all())
+    seen = split.where(~is_test, drop=True)
+    assert set(np.unique(seen.values)) == {"fit", "calibrate"}
+    assert bool(((seen == "fit").all("lr") | (seen == "calibrate").all("lr")).all())  # by seed

@@ -1,0 +1,66 @@
+"""sims/grokking_forecast.py: forecasting grok / no-grok and the grokking step from 15% of training."""
+
+import numpy as np
+import pytest
+
+from dyntheory import predict
+from sims import grokking_forecast as sim
+
+
+@pytest.fixture(scope="module")
+def small():
+    return sim.run("small")
+
+
+def test_every_verdict_passes_at_small_size(small):
+    verdicts = sim.check(small)
+    names = {v.name for v in verdicts}
+    for split in sim.SPLITS:
+        assert {f"auroc_{split}", f"coverage90_{split}", f"lead_{split}", f"beats_curve_{split}"} <= names
+    failed = [str(v) for v in verdicts if not v.passed]
+    assert not failed, "\n".join(failed)
+
+
+def test_forecasts_never_score_a_member_that_fitted_them(small):
+    for split in sim.SPLITS:
+        role = small.role.sel(split=split)
+        used = small.used.sel(split=split, predictor="population")
+        assert bool((used == role.isin(["fit", "calibrate"])).all())
+        assert not bool((used & (role == "test")).any())
+        s = sim.scores(small, split, "population")
+        assert int(s.n_scored) == int(((role == "test") & small.at_risk).sum())
+        # the curve-only baseline reads no outcome at all
+        assert not bool(small.used.sel(split=split, predictor="sigmoid").any())
+
+
+def test_dataset_layout(small):
+    member = ("weight_decay", "train_frac", "seed")
+    assert small.p_event.dims == ("split", "predictor", *member)
+    assert small.t_quantiles.dims == ("split", "predictor", *member, "level")
+    assert list(small.predictor.values) == list(sim.PREDICTORS)
+    p = small.p_event.values
+    assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
+    # members that grokked before the cutoff are not at risk and are forecast as certain
+    done = ~small.at_risk
+    assert bool((small.p_event.where(done) == 1).all() | ~done.any())
+    assert (np.isnan(small.t_grok) == ~small.grokked).all()
+
+
+def test_config_split_holds_out_the_configured_decays(small):
+    cfg = sim.Config.from_attrs(small)
+    role = small.role.sel(split="config")
+    test_wd = set(small.weight_decay.values[(role == "test").all(("train_frac", "seed")).values])
+    assert test_wd == set(cfg.held_out_decays)
+
+
+def test_event_matches_the_grokking_definition(small):
+    out = predict.outcome(small[["test_acc"]], sim.EVENT)
+    np.testing.assert_array_equal(out.happened.values, small.grokked.values)
+
+
+@pytest.mark.slow
+def test_paper_size():
+    ds = sim.run("paper")
+    assert ds.sizes["weight_decay"] * ds.sizes["train_frac"] * ds.sizes["seed"] >= 1000
+    failed = [str(v) for v in sim.check(ds) if not v.passed]
+    assert not failed, "\n".join(failed)
