@@ -39,6 +39,8 @@ from dyntheory._analysis.forecast_score import lead_time_curve as lead_time_curv
 from dyntheory._analysis.forecast_score import log_score_binary as log_score_binary
 from dyntheory._analysis.forecast_score import log_score_quantiles as log_score_quantiles
 from dyntheory._analysis.forecast_score import paired_difference as paired_difference
+from dyntheory._analysis.forecast_score import reliability_binary as reliability_binary
+from dyntheory._analysis.forecast_score import reliability_quantiles as reliability_quantiles
 from dyntheory._analysis.forecast_targets import Event as Event
 from dyntheory._analysis.forecast_targets import Value as Value
 from dyntheory._analysis.forecast_targets import outcome as outcome

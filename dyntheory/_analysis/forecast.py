@@ -202,6 +202,8 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
         out["crps"], out["log_score"] = np.nanmean(per["crps"][sel]), np.nanmean(per["log_score"][sel])
         out["coverage_50"], out["coverage_90"] = per["cover_50"][sel].mean(), per["cover_90"][sel].mean()
         out["n_scored"] = int(sel.sum())
+        out["reliability"] = xr.DataArray(fs.reliability_quantiles(q[sel], levels, y[sel]), dims="level",
+                                          coords={"level": levels})
         return out
     happened = truth.happened.broadcast_like(fc.used).values.astype(bool)
     t_event = truth.t_event.broadcast_like(fc.used).values.astype(float)
@@ -233,6 +235,11 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
     out["coverage_50"] = cov[0.5][ev].mean() if ev.any() else np.nan
     out["coverage_90"] = cov[0.9][ev].mean() if ev.any() else np.nan
     out["n_events"] = int(ev.sum())
+    out["reliability"] = xr.DataArray(fs.reliability_quantiles(tq[ev], levels, t_event[ev]), dims="level",
+                                      coords={"level": levels})
+    rb = fs.reliability_binary(p[sel], happened[sel])
+    for k, v in rb.items():
+        out[f"p_bin_{k}"] = xr.DataArray(v, dims="p_bin", coords={"p_bin": (np.arange(10) + 0.5) / 10})
     out["n_time_missing"] = int((ev & ~np.isfinite(tq).all(-1)).sum())
     return out
 

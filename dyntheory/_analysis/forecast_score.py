@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["auroc", "coverage", "crps_quantiles", "crps_samples", "lead_time_curve",
-           "log_score_quantiles", "log_score_binary", "paired_difference"]
+           "log_score_quantiles", "log_score_binary", "paired_difference", "reliability_binary",
+           "reliability_quantiles"]
 
 
 def _check_levels(levels: np.ndarray) -> np.ndarray:
@@ -109,6 +110,32 @@ def log_score_quantiles(q: np.ndarray, levels: np.ndarray, y: np.ndarray) -> np.
         hi_tail = np.log(f_hi) - (y - q[..., -1]) / s_hi
     logf = np.where(k == 0, lo_tail, np.where(k == q.shape[-1], hi_tail, np.log(inner)))
     return np.where(np.isfinite(y), -logf, np.nan)
+
+
+def reliability_quantiles(q: np.ndarray, levels: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Observed frequency of ``y <= q_k`` per level (K,), over members with a finite outcome and
+    forecast: a reliability diagram's points, on the diagonal for a calibrated forecast."""
+    levels = _check_levels(levels)
+    q = np.asarray(q, dtype=float).reshape(-1, levels.size)
+    y = np.asarray(y, dtype=float).ravel()
+    ok = np.isfinite(y) & np.isfinite(q).all(-1)
+    if not ok.any():
+        return np.full(levels.size, np.nan)
+    return (y[ok, None] <= q[ok]).mean(0)
+
+
+def reliability_binary(p: np.ndarray, happened: np.ndarray, bins: int = 10
+                       ) -> dict[str, np.ndarray]:
+    """Mean forecast probability, observed frequency and count per equal-width bin of ``p``."""
+    p = np.asarray(p, dtype=float).ravel()
+    happened = np.asarray(happened, bool).ravel()
+    ok = np.isfinite(p)
+    idx = np.clip((p[ok] * bins).astype(int), 0, bins - 1)
+    count = np.bincount(idx, minlength=bins).astype(float)
+    with np.errstate(invalid="ignore"):
+        mean_p = np.bincount(idx, p[ok], minlength=bins) / count
+        freq = np.bincount(idx, happened[ok].astype(float), minlength=bins) / count
+    return {"p_mean": mean_p, "frequency": freq, "count": count}
 
 
 def log_score_binary(p: np.ndarray, happened: np.ndarray, eps: float = 1e-6) -> np.ndarray:

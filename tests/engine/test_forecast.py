@@ -108,6 +108,22 @@ def test_coverage_of_a_calibrated_forecast_is_nominal():
         assert lo <= predict.coverage(q, predict.LEVELS, y, width).mean() <= hi
 
 
+def test_reliability_of_a_calibrated_forecast_lies_on_the_diagonal():
+    n = 3000
+    rng = np.random.default_rng(5)
+    y = rng.standard_normal(n)
+    q = np.tile(normal_ppf(predict.LEVELS), (n, 1))
+    freq = predict.reliability_quantiles(q, predict.LEVELS, y)
+    se = np.sqrt(predict.LEVELS * (1 - predict.LEVELS) / n)
+    assert (np.abs(freq - predict.LEVELS) < 4 * se).all()
+    p = rng.random(n)
+    rb = predict.reliability_binary(p, rng.random(n) < p)
+    assert rb["count"].sum() == n
+    assert (np.abs(rb["frequency"] - rb["p_mean"]) < 4 * np.sqrt(0.25 / rb["count"])).all()
+    # a forecast shifted by one sd is off the diagonal
+    assert predict.reliability_quantiles(q + 1.0, predict.LEVELS, y)[9] > 0.75
+
+
 def test_auroc_equals_the_pairwise_definition_with_ties():
     rng = np.random.default_rng(2)
     s, lab = rng.integers(0, 5, 60).astype(float), rng.random(60) < 0.4
@@ -126,6 +142,8 @@ def test_power_law_forecast_covers_at_nominal_rate():
     assert lo <= float(s.coverage_90) <= hi, float(s.coverage_90)
     lo, hi = binomial_band(0.5, n)
     assert lo <= float(s.coverage_50) <= hi, float(s.coverage_50)
+    lo, hi = binomial_band(0.5, n)
+    assert lo <= float(s.reliability.sel(level=0.5)) <= hi  # the median is unbiased
     # the last value, a curve that is still falling, is biased and scores worse
     last = predict.score_forecast(
         predict.forecast(ds, predict.Value(metric="loss"), cutoff=0.3, predictor=predict.LastValue()), ds)
