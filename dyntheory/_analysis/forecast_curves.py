@@ -129,15 +129,15 @@ class _Family:
 
     name = "curve"
 
-    def grid(self, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    def grid(self, scale: float, horizon: float) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
     def columns(self, t: np.ndarray, theta: np.ndarray, scale: float, ceiling: float
                 ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _fit(self, t, y, scale, ceiling):
-        grid, step = self.grid(scale)
+    def _fit(self, t, y, scale, ceiling, horizon):
+        grid, step = self.grid(scale, horizon)
         basis, offset = self.columns(t, grid, scale, ceiling)
         g, _ = _project(basis, offset, y)
         theta = grid[g].copy()
@@ -180,14 +180,15 @@ class _Family:
         ok = np.isfinite(y).all(-1)
         y0 = np.where(ok[:, None], y, 0.0)
         scale = float(t[-1]) if t[-1] > 0 else 1.0
-        theta, coef = self._fit(t, y0, scale, ceiling)
+        horizon = float(max(future.max(), t[-1]))
+        theta, coef = self._fit(t, y0, scale, ceiling, horizon)
         fitted = self._curve(t, theta, coef, scale, ceiling)
         n_par = coef.shape[1] + theta.shape[1]
         resid = (y0 - fitted) * np.sqrt(n_t / max(n_t - n_par, 1))
         rng = np.random.default_rng(seed)
         idx = rng.integers(0, n_t, (m, self.n_boot, n_t))
         y_star = fitted[:, None, :] + np.take_along_axis(resid[:, None, :], idx, -1)
-        tb, cb = self._fit(t, y_star.reshape(-1, n_t), scale, ceiling)
+        tb, cb = self._fit(t, y_star.reshape(-1, n_t), scale, ceiling, horizon)
         curves = self._curve(future, tb, cb, scale, ceiling).reshape(m, self.n_boot, -1)
         noise = np.take_along_axis(resid, rng.integers(0, n_t, (m, self.n_boot)), -1)
         curves = np.where(ok[:, None, None], curves, np.nan)
@@ -200,7 +201,7 @@ class PowerLaw(_Family):
 
     name = "power_law"
 
-    def grid(self, scale):
+    def grid(self, scale, horizon):
         g = np.linspace(np.log(0.01), np.log(5.0), 48)
         return g[:, None], np.array([g[1] - g[0]])
 
@@ -215,7 +216,7 @@ class Exponential(_Family):
 
     name = "exponential"
 
-    def grid(self, scale):
+    def grid(self, scale, horizon):
         g = np.linspace(np.log(0.05), np.log(50.0), 48)
         return g[:, None], np.array([g[1] - g[0]])
 
@@ -227,15 +228,18 @@ class Exponential(_Family):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SigmoidJump(_Family):
     """A plateau ``a`` then a logistic jump, centred at ``t0`` with width ``w``, to the Event's
-    ceiling ``c``: ``y = a (1 - s) + c s``. ``t0 / window`` is searched over [0, 4] (a jump
-    beyond the window forecasts a late jump), ``ln(w / window)`` over [ln 0.01, ln 1]."""
+    ceiling ``c``: ``y = a (1 - s) + c s``. ``t0`` is searched from 0 to 3x the end of the run
+    (a jump beyond the window forecasts a late jump, or none), ``ln(w / window)`` over
+    [ln 0.01, ln 1]. A flat window fits every late ``t0`` equally well: the tie goes to the
+    latest (the grid runs from late to early), i.e. no sign of a jump forecasts none."""
 
     name = "sigmoid_jump"
 
-    def grid(self, scale):
-        t0, lw = np.linspace(0.0, 4.0, 40), np.linspace(np.log(0.01), np.log(1.0), 10)
+    def grid(self, scale, horizon):
+        t0 = np.linspace(3.0 * horizon / scale, 0.0, 60)
+        lw = np.linspace(np.log(0.01), np.log(1.0), 10)
         g = np.stack(np.meshgrid(t0, lw, indexing="ij"), -1).reshape(-1, 2)
-        return g, np.array([t0[1] - t0[0], lw[1] - lw[0]])
+        return g, np.array([t0[0] - t0[1], lw[1] - lw[0]])
 
     def columns(self, t, theta, scale, ceiling):
         t0, w = theta[..., :1] * scale, np.exp(theta[..., 1:2]) * scale
