@@ -22,6 +22,7 @@ Example:
 """
 
 from dyntheory._analysis.forecast import LEVELS as LEVELS
+from dyntheory._analysis.forecast import alarm_curve as alarm_curve
 from dyntheory._analysis.forecast import compare_forecasts as compare_forecasts
 from dyntheory._analysis.forecast import forecast as forecast
 from dyntheory._analysis.forecast import score_forecast as score_forecast

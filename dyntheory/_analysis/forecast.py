@@ -39,7 +39,7 @@ from dyntheory._analysis.forecast_curves import (Exponential, LastValue, PowerLa
 from dyntheory._analysis.forecast_learned import Population
 from dyntheory._analysis.forecast_targets import Event, Members, Value, Window, outcome
 
-__all__ = ["LEVELS", "compare_forecasts", "forecast", "score_forecast"]
+__all__ = ["LEVELS", "alarm_curve", "compare_forecasts", "forecast", "score_forecast"]
 
 LEVELS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # 19 levels: 50% and 90% intervals among them
 Predictor = LastValue | PowerLaw | Exponential | SigmoidJump | Population
@@ -269,3 +269,47 @@ def compare_forecasts(a: xr.Dataset, b: xr.Dataset, *, on: str = "crps", n_boot:
     if on != "crps_time" and not np.array_equal(np.isfinite(va), np.isfinite(vb)):
         raise ValueError(f"compare_forecasts: the two scores cover different members for {on!r}")
     return fs.paired_difference(va, vb, n_boot=n_boot, level=level, seed=seed)
+
+
+def alarm_curve(forecasts: list[xr.Dataset], metrics: xr.Dataset, *,
+                members: xr.DataArray | None = None, thresholds: np.ndarray | None = None
+                ) -> xr.Dataset:
+    """Lead time against false alarms for the rule "alarm at the first cutoff where p >= h".
+
+    Args:
+        forecasts: :func:`forecast` outputs of one Event, predictor and split at increasing
+            cutoffs (e.g. 5%, 10%, 15% of training).
+        metrics: the run's metrics.
+        members: members to score (default: as :func:`score_forecast`); restricted to those at
+            risk at the first cutoff. Raises if any was used to fit or calibrate a forecast.
+        thresholds: alarm thresholds (default 0.05 .. 0.95).
+
+    Returns:
+        Per threshold: ``false_alarm`` (members without the event that ever alarm),
+        ``hit_rate`` (members with the event that alarm before it) and ``lead`` (median steps
+        from the alarm to the event over hits); ``n_scored``.
+    """
+    if not forecasts:
+        raise ValueError("alarm_curve: no forecasts")
+    cuts = np.array([f.attrs["cutoff"] for f in forecasts])
+    if not (np.diff(cuts) > 0).all():
+        raise ValueError(f"alarm_curve: cutoffs must increase, got {cuts}")
+    target = _target_from(forecasts[0].attrs)
+    if not isinstance(target, Event) or any(f.attrs["target"] != forecasts[0].attrs["target"]
+                                            for f in forecasts):
+        raise ValueError("alarm_curve: forecasts must share one Event target")
+    scored = np.ones(forecasts[0].used.shape, bool)
+    for f in forecasts:
+        scored &= _scored(f, members).values
+    scored &= forecasts[0].at_risk.values
+    truth = outcome(metrics, target)
+    happened = truth.happened.broadcast_like(forecasts[0].used).values.astype(bool)[scored]
+    t_event = truth.t_event.broadcast_like(forecasts[0].used).values.astype(float)[scored]
+    p = np.stack([f.p_event.values[scored] for f in forecasts], -1)
+    hs = np.round(np.arange(0.05, 0.951, 0.05), 2) if thresholds is None else np.asarray(thresholds)
+    c = fs.lead_time_curve(p, happened, t_event, cuts, hs)
+    out = xr.Dataset({"false_alarm": ("threshold", c["false_alarm"]), "hit_rate": ("threshold", c["hit_rate"]),
+                      "lead": ("threshold", c["median_lead"])}, coords={"threshold": hs})
+    out["n_scored"] = int(scored.sum())
+    out.attrs.update(predictor=forecasts[0].attrs["predictor"], cutoffs=list(cuts))
+    return out

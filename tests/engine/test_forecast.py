@@ -273,3 +273,18 @@ def test_config_split_can_calibrate_on_held_out_seeds_of_seen_configs():
     seen = split.where(~is_test, drop=True)
     assert set(np.unique(seen.values)) == {"fit", "calibrate"}
     assert bool(((seen == "fit").all("lr") | (seen == "calibrate").all("lr")).all())  # by seed
+
+
+def test_alarms_over_successive_cutoffs_trade_lead_time_for_false_alarms():
+    ds = jump_run()
+    split = predict.split_members(ds, by="seed", key=1)
+    pred = predict.Population(signals=("weight_norm",), hyperparameters=False)
+    fcs = [predict.forecast(ds, EVENT, cutoff=c, split=split, predictor=pred) for c in (0.1, 0.15, 0.2)]
+    curve = predict.alarm_curve(fcs, ds)
+    assert int(curve.n_scored) > 0
+    far, hit = curve.false_alarm.values, curve.hit_rate.values
+    assert (np.diff(far) <= 1e-12).all() and (np.diff(hit) <= 1e-12).all()  # stricter: fewer alarms
+    ok = far <= 0.1
+    assert ok.any() and float(curve.lead[ok].max()) > 0 and float(curve.hit_rate[ok].max()) > 0.8
+    with pytest.raises(ValueError, match="used to fit or calibrate"):
+        predict.alarm_curve(fcs, ds, members=split == "calibrate")
