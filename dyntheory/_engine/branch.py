@@ -198,7 +198,7 @@ def _branch_into(run, new, root, step, changes, where, store, overwrite, origin,
 
             def from_checkpoint(ids, gid=gid, task=task, layout=layout, fns=fns, parts=parts, inputs=inputs):
                 gs, members, hp_parts = initial_parts(new, root, task, layout, fns, parts, ids, inputs=inputs)
-                stored = run.state_at(step, gid, region=parts.region(ids))
+                stored = run.stored_state(step, gid, region=parts.region(ids))
                 members = parts.split(unflatten_state(parts.merge(members, ids), stored), ids=ids, local=True)
                 return gs, members, hp_parts
 

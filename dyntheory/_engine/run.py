@@ -117,21 +117,21 @@ class Run:
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
     # ---- checkpoints -------------------------------------------------------------------------
-    def _group(self, static: dict[str, Any]) -> int:
+    def _group(self, static: dict[str, Any], where: str = "params_at") -> int:
         names = self.meta["static_dims"]
         unknown = [k for k in static if k not in names]
         if unknown:
-            raise ValueError(f"params_at: {unknown} are not static axes of this run (static: {names})")
+            raise ValueError(f"{where}: {unknown} are not static axes of this run (static: {names})")
         missing = [n for n in names if n not in static]
         if missing:
-            raise ValueError(f"params_at: this run has compiled groups over {names}; select one with "
+            raise ValueError(f"{where}: this run has compiled groups over {names}; select one with "
                              f"keyword arguments, e.g. {missing[0]}={self.coords[missing[0]][0]!r}")
         combos = list(itertools.product(*(self.coords[n] for n in names)))
         want = tuple(static[n] for n in names)
         for i, combo in enumerate(combos):
             if all(same_label(w, c) for w, c in zip(want, combo)):
                 return i
-        raise ValueError(f"params_at: no group with {dict(zip(names, want))}; "
+        raise ValueError(f"{where}: no group with {dict(zip(names, want))}; "
                          f"available: {[dict(zip(names, c)) for c in combos]}")
 
     def _ckpt_index(self, step: int) -> int:
@@ -140,12 +140,43 @@ class Run:
                              f"{list(self.checkpoints)}")
         return self.checkpoints.index(step)
 
-    def state_at(self, step: int, gid: int = 0, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
-        """Every stored leaf of the full member state at a checkpoint, in (groups, members) layout
-        (only ``region`` of it, e.g. ``(slice(0, 10),)`` for the first ten groups, if given)."""
+    def stored_state(self, step: int, gid: int = 0, region: tuple[slice, ...] = ()) -> dict[str, np.ndarray]:
+        """Every stored leaf of the full member state at a checkpoint, by store name, in the
+        engine's (groups, members) layout (only ``region`` of it, e.g. ``(slice(0, 10),)`` for the
+        first ten groups, if given). ``state_at`` gives the same labelled."""
         idx = self._ckpt_index(step)
         names = [n for n, _ in self.store.progress(gid)["paths"]]
         return self.store.read_state(f"ckpt/g{gid}", names, index=idx, region=region)
+
+    def state_at(self, step: int, **static: Any) -> xr.Dataset:
+        """Every member's full training state at checkpoint ``step``, labelled.
+
+        One variable per state leaf, named by its path: ``params/layers/0/w``,
+        ``opt_state/1/mu/layers/0/w``, ``metric_state/<metric name>/...`` (a stateful metric's
+        state under the metric's own name), ``diverged_at``, ``update_norm``. Each has the run's
+        traced dims (sweep axes and ``seed``, labelled with their coordinates) followed by the
+        leaf's own dims, named ``<path>:0``, ``<path>:1``, ... Runs with static axes (e.g.
+        ``widths``) need those selected, as for ``params_at``.
+
+        Example:
+            >>> st = run.state_at(512, widths=64)  # doctest: +SKIP
+            >>> st["params/layers/0/w"].sel(lr=0.1, seed=0).shape  # doctest: +SKIP
+            (16, 64)
+        """
+        gid = self._group(static, "state_at")
+        idx = self._ckpt_index(step)
+        dims = [d for d in self.meta["dims"] if d not in self.meta["static_dims"]]
+        stateful = sorted(self.meta["config"].get("metrics") or {})
+        data = {}
+        for name, entries in self.store.progress(gid)["paths"]:
+            if entries[0] == "metric_state" and isinstance(entries[1], int) and entries[1] < len(stateful):
+                entries = ["metric_state", stateful[entries[1]], *entries[2:]]
+            path = "/".join(map(str, entries))
+            leaf = to_user(self.store.read(f"ckpt/g{gid}/{name}", idx), self.meta["group_dims"],
+                           self.meta["member_dims"], dims, self.coords)
+            data[path] = (tuple(dims) + tuple(f"{path}:{i}" for i in range(leaf.ndim - len(dims))), leaf)
+        coords = {d: _index(self.coords[d]) for d in dims}
+        return xr.Dataset(data, coords=coords, attrs={"step": int(step), **{k: str(v) for k, v in static.items()}})
 
     def params_at(self, step: int, **static: Any) -> Any:
         """Every member's parameters at checkpoint ``step``.

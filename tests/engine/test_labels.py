@@ -35,3 +35,23 @@ def test_branch_where_selects_a_width_by_integer(run):
     twin = dt.branch(run, step=3, changes={"lr": 0.01}, where={"widths": 16})
     b = twin.metrics["branched"]
     assert bool(b.sel(widths=16).all()) and not bool(b.sel(widths=8).any())
+
+
+def test_state_at_is_labelled_with_metric_states_by_name():
+    sweep = dt.Sweep(task=dt.tasks.TeacherStudent(d_in=4), model=dt.models.MLP(widths=(8,)), steps=4, batch_size=4,
+                     axes={"lr": [0.01, 0.02]}, seeds=3, record=2, optimizer="adam",
+                     metrics={"sharp": dt.Sharpness(), "xsum": lambda p, b: b.x.sum()})
+    run = dt.train(sweep, key=0)
+    st = run.state_at(4)
+    w = st["params/layers/0/w"]
+    assert w.dims == ("lr", "seed", "params/layers/0/w:0", "params/layers/0/w:1") and w.shape == (2, 3, 4, 8)
+    assert list(st["lr"].values) == [0.01, 0.02] and st.attrs["step"] == 4
+    np.testing.assert_array_equal(w.values, run.params_at(4)["layers"][0]["w"])
+    assert any(k.startswith("metric_state/sharp/") for k in st.data_vars)  # the stateful metric, by name
+    assert "opt_state/1/mu/layers/0/w" in st and st["diverged_at"].dims == ("lr", "seed")
+
+
+def test_state_at_needs_the_static_axes_selected(run):
+    with pytest.raises(ValueError, match=r"state_at: this run has compiled groups over \['widths'\]"):
+        run.state_at(6)
+    assert run.state_at(6, widths=16)["params/layers/0/w"].shape[-1] == 16
