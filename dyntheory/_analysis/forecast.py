@@ -175,7 +175,8 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
 
     Returns:
         Scalars: ``n_scored``; for a Value ``crps``, ``log_score`` (negative log density),
-        ``coverage_50``, ``coverage_90``; for an Event (over scored members at risk at the
+        ``coverage_50``, ``coverage_90`` (a missing forecast, e.g. of a diverged member, counts
+        as a miss in coverage and is left out of the means; ``n_missing`` counts them); for an Event (over scored members at risk at the
         cutoff) ``auroc``, ``log_score`` (binary), ``brier``, ``base_rate``, ``median_lead``
         (steps from the cutoff to the event, over hits, at the lowest threshold whose false
         alarms stay within ``max_false_alarm``), and for the time given the event ``crps_time``,
@@ -202,6 +203,7 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
         out["crps"], out["log_score"] = np.nanmean(per["crps"][sel]), np.nanmean(per["log_score"][sel])
         out["coverage_50"], out["coverage_90"] = per["cover_50"][sel].mean(), per["cover_90"][sel].mean()
         out["n_scored"] = int(sel.sum())
+        out["n_missing"] = int((sel & ~np.isfinite(q).all(-1)).sum())  # in n_scored; CRPS skips them
         out["reliability"] = xr.DataArray(fs.reliability_quantiles(q[sel], levels, y[sel]), dims="level",
                                           coords={"level": levels})
         return out

@@ -288,3 +288,16 @@ def test_alarms_over_successive_cutoffs_trade_lead_time_for_false_alarms():
     assert ok.any() and float(curve.lead[ok].max()) > 0 and float(curve.hit_rate[ok].max()) > 0.8
     with pytest.raises(ValueError, match="used to fit or calibrate"):
         predict.alarm_curve(fcs, ds, members=split == "calibrate")
+
+
+def test_a_diverged_member_is_counted_missing_not_averaged_in():
+    ds, _ = power_law_run(n=30)
+    broken = ds.copy(deep=True)
+    broken["loss"][0, 5:] = np.nan  # member 0 diverges inside the window
+    target = predict.Value(metric="loss")
+    a = predict.forecast(ds, target, cutoff=0.3, predictor=predict.PowerLaw(n_boot=50))
+    b = predict.forecast(broken, target, cutoff=0.3, predictor=predict.PowerLaw(n_boot=50))
+    assert np.isnan(b.quantiles[0]).all()
+    np.testing.assert_allclose(a.quantiles[1:], b.quantiles[1:])  # the others do not move
+    s = predict.score_forecast(b, ds)
+    assert int(s.n_missing) == 1 and int(s.n_scored) == 30 and np.isfinite(float(s.crps))
