@@ -213,7 +213,8 @@ class Population:
         else:  # one class among fit members: a constant forecast, its frequency
             logit = np.full(len(z), 30.0 if happened[f].mean() == 1 else -30.0)
         if 0 < happened[c].mean() < 1:
-            a = logistic_regression(np.c_[np.ones(c.sum()), logit[c]], happened[c], ridge=0.0)
+            # a small ridge: a separable calibration set would send the slope to infinity
+            a = logistic_regression(np.c_[np.ones(c.sum()), logit[c]], happened[c], ridge=1e-3)
             logit = a[0] + a[1] * logit
         p = 1 / (1 + np.exp(-np.clip(logit, -30, 30)))
         tq = np.full((len(z), levels.size), np.nan)
