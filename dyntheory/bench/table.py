@@ -24,12 +24,16 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
 - ``peak RSS``: the process's resident-memory high-water mark over that population's setup and
   steps (reset before each row).
 
-Below the table: W1's ceiling on this machine (its matmul FLOPs at the measured peak, then its
-tanh at the measured rate: what no XLA:CPU engine passes, before the rest of the step), per-member
-cost flatness (the sizes of 1,000 members and up timed again in turn, so that drift in the
-machine's speed does not read as a change of cost), recording overhead, W3 at a million members trained
-through ``dt.train`` with recorded trajectories, and the same population streamed in waves
-through a 1 GiB memory budget (``--streaming`` runs that line alone).
+Below the table: per-member cost flatness (the sizes of 1,000 members and up timed again in turn,
+so that drift in the machine's speed does not read as a change of cost), recording overhead, W3
+at a million members trained through ``dt.train`` with recorded trajectories, and the same
+population streamed in waves through a 1 GiB memory budget (``--streaming`` runs that line alone).
+Then the targets (``dyntheory.bench.targets``): W1 at 10,000 members (1,000 in a quick run) in this
+process's configuration, the default one CPU device per usable core, timed in turn with a fresh
+one-device process, with the cores each kept busy; W1's ceiling on this machine (its matmul FLOPs
+at the measured peak, then its tanh at the measured rate: what no XLA:CPU engine passes, before
+the rest of the step); the PyTorch loop where installed; and each target met or missed.
+``--targets`` runs W1 at 10,000 members and those lines alone.
 
 The machine's limits, the workloads and the engine's timing live in ``dyntheory.bench._workloads``.
 """
@@ -39,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import os
 import platform
 import time
@@ -49,11 +54,12 @@ import numpy as np
 
 import dyntheory as dt
 from dyntheory._config.optim import OptSpec
+from dyntheory.bench import targets as _targets
 from dyntheory.bench import torch_loops as _bench_torch
 from dyntheory._engine import reference
 from dyntheory._engine import train as _train
 from dyntheory._engine.member import Member
-from dyntheory.bench._workloads import (MEMBERS_PER_STREAM, Engine, Workload, ceiling, measure_peak, measure_tanh,
+from dyntheory.bench._workloads import (MEMBERS_PER_STREAM, Engine, Workload, measure_peak, measure_tanh,
                                         reset_hwm, time_engine, timed, vm_hwm, workloads)
 from dyntheory._engine.layout import Layout
 from dyntheory._platform.products import plain_products
@@ -61,6 +67,7 @@ from dyntheory._platform.products import plain_products
 SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
          "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
 QUICK_SIZES = {"W1": (1, 100, 1_000), "W2": (1, 100), "W3": (1, 100, 1_000)}
+TARGET_SIZES = {"W1": (10_000,)}  # --targets: the row the targets are stated at
 TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per row, or memory
 # Steps per segment in the flatness timing, the same at every size (W2's full-batch step takes
 # over a minute at 10,000 members, and its state is a small part of its traffic).
@@ -205,21 +212,6 @@ def recording_overhead(w: Workload, n: int, steps: int, every: tuple[int, ...],
     return lines
 
 
-def ceiling_line(w: Workload, peak_gflops: float, tanh_gps: float, rate: float, n: int,
-                 torch_loop: float | None) -> tuple[str, float]:
-    """The line stating ``w``'s ceiling on this machine (``_bench_workloads.ceiling``) and the
-    engine's ``rate`` at ``n`` members against it; returns the line and the ceiling."""
-    top = ceiling(w, peak_gflops, tanh_gps)
-    matmul_us, tanh_us = 1e6 * w.flops / (peak_gflops * 1e9), 1e6 * w.tanh / (tanh_gps * 1e9)
-    vs_torch = f", {top / torch_loop:,.0f}x the PyTorch loop" if torch_loop else ""
-    return (f"{w.name} ceiling: a member-step's {w.flops:,.0f} matmul FLOPs at the measured peak ({matmul_us:.2f} us) "
-            f"then its {w.tanh:,} tanh at the measured {tanh_gps:.2f} G/s ({tanh_us:.2f} us), one after the other "
-            f"as XLA:CPU runs them: at most {top:,.0f} model-steps/s, "
-            f"{100 * top * w.flops / (peak_gflops * 1e9):.0f}% of the FLOP peak{vs_torch}, before the rest of the "
-            f"step (biases, the tanh's derivative, loss, update, sampling); the engine at {n:,} members runs "
-            f"at {100 * rate / top:.0f}% of it"), top
-
-
 def million(w: Workload, n: int, steps: int, every: int) -> str:
     reset_hwm()
     sweep = w.sweep(n, steps, every)
@@ -262,20 +254,27 @@ def streaming(w: Workload, n: int, steps: int, every: int, budget_gib: float, ma
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="dyntheory benchmark: one table, ratios from one run")
     parser.add_argument("--quick", action="store_true", help="small populations, short timings (smoke run)")
+    parser.add_argument("--targets", action="store_true",
+                        help="only W1 at 10,000 members and the targets' lines (this configuration against "
+                             "one device, the W1 ceiling, PyTorch where installed)")
     parser.add_argument("--seconds", type=float, default=None, help="target seconds per timed measurement")
     parser.add_argument("--streaming", action="store_true",
                         help="only the streaming line (W3 at a million members in a 1 GiB budget)")
     parser.add_argument("--flatness", action="store_true",
                         help="only the per-member cost flatness lines (the sizes timed in turn)")
     parser.add_argument("--cpu-devices", type=int, default=None,
-                        help="split the CPU into this many jax devices (one per core), over which the "
-                             "engine shards its populations (see the README: opt-in, because batched "
-                             "LAPACK kernels can deadlock on several CPU devices)")
+                        help="run on this many jax CPU devices instead of the default, one per usable core "
+                             "(dt.use_cores); 1 is jax's own single device")
+    parser.add_argument("--w1-rate", type=int, default=None, help=argparse.SUPPRESS)  # the one-device line's child
     args = parser.parse_args(argv)
     if args.cpu_devices is not None:
         if args.cpu_devices < 1:
             parser.error(f"--cpu-devices must be a positive integer, got {args.cpu_devices}")
-        jax.config.update("jax_num_cpu_devices", args.cpu_devices)
+        dt.use_cores(args.cpu_devices)
+    if args.w1_rate is not None:  # one number for targets.one_device_rate, from a fresh process
+        e = time_engine(workloads()["W1"], args.w1_rate, args.seconds or 1.5)
+        print(json.dumps({"rate": args.w1_rate / e["per_step"], "cores": e["cores"], "devices": jax.device_count()}))
+        return 0
     if args.streaming:
         print(streaming(workloads()["W3"], 1_000_000, 10, 5, 1.0), flush=True)
         return 0
@@ -283,7 +282,7 @@ def main(argv=None) -> int:
         flatness(workloads(), QUICK_SIZES if args.quick else SIZES)
         return 0
     seconds = args.seconds or (0.3 if args.quick else 1.5)
-    sizes = QUICK_SIZES if args.quick else SIZES
+    sizes = TARGET_SIZES if args.targets else QUICK_SIZES if args.quick else SIZES
     peak_gflops, peak_gbs = measure_peak(0.5 if args.quick else 1.5)
     tanh_gps = measure_tanh(0.5 if args.quick else 1.5)
     print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cores  "
@@ -295,7 +294,7 @@ def main(argv=None) -> int:
     print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % limit (binds) "
           "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    ws = workloads()
+    ws = {name: w for name, w in workloads().items() if name in sizes}
     results: dict[tuple[str, int], dict] = {}
     for name, w in ws.items():
         loop = 1.0 / time_py_loop(w, steps=5 if name == "W2" else 20)
@@ -317,42 +316,43 @@ def main(argv=None) -> int:
                   f"{100 * gflops / limit:.0f}% ({binds}) | {text_cell} | {ratio} | {rate / loop:,.0f}x | "
                   f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
     print()
-    flat = flatness(ws, sizes)
     w1 = ws["W1"]
-    if args.quick:
-        lines = recording_overhead(w1, 100, 100, (10,))
-    else:
-        lines = recording_overhead(w1, 1000, 1000, (100, 10))
-    print("\n".join(lines), flush=True)
-    if not args.quick:
-        print(million(ws["W3"], 1_000_000, 10, 5), flush=True)
-        print(streaming(ws["W3"], 1_000_000, 10, 5, 1.0), flush=True)
-    else:
-        print(streaming(ws["W3"], 3_000, 10, 5, 0.5, max_members=1_000), flush=True)
-    print(f"py-loop reference: W1 {1 / time_py_loop(w1):,.0f} model-steps/s (a jitted step per member per step)")
-    n_torch = 10_000 if 10_000 in sizes["W1"] else max(sizes["W1"])  # 1,000 in a quick run
+    flat = {}
+    if not args.targets:
+        flat = flatness(ws, sizes)
+        if args.quick:
+            lines = recording_overhead(w1, 100, 100, (10,))
+        else:
+            lines = recording_overhead(w1, 1000, 1000, (100, 10))
+        print("\n".join(lines), flush=True)
+        if not args.quick:
+            print(million(ws["W3"], 1_000_000, 10, 5), flush=True)
+            print(streaming(ws["W3"], 1_000_000, 10, 5, 1.0), flush=True)
+        else:
+            print(streaming(ws["W3"], 3_000, 10, 5, 0.5, max_members=1_000), flush=True)
+        print(f"py-loop reference: W1 {1 / time_py_loop(w1):,.0f} model-steps/s (a jitted step per member per step)")
+    n_big = 10_000 if 10_000 in sizes["W1"] else max(sizes["W1"])  # 1,000 in a quick run
+    pair = _targets.side_by_side(w1, n_big, seconds)
+    (here, here_cores), (one, one_cores) = pair["here"], pair["one"]
+    print(f"W1 at {n_big:,} members, timed in turn (best of two rounds each): {here:,.0f} model-steps/s on "
+          f"{_targets.configuration()} ({'the default, one a usable core' if args.cpu_devices is None else '--cpu-devices'}"
+          f", {here_cores:.2f} cores busy) against {one:,.0f} on one CPU device ({one_cores:.2f} cores busy): "
+          f"{here / one:.2f}x; per busy core {here / here_cores / (one / one_cores):.2f}x", flush=True)
     torch_loop = None
     if _bench_torch.available():
         import torch
         torch_loop = _bench_torch.loop_rate(steps=10 if args.quick else 50)[0]
-        func = _bench_torch.func_rate(n_torch)[0]
-        engine = results[("W1", n_torch)]["rate"]
+        func = _bench_torch.func_rate(n_big)[0]
         print(f"PyTorch {torch.__version__} (optional), W1: per-model loop {torch_loop:,.0f} model-steps/s; "
-              f"torch.func ensembling at {n_torch:,} members {func:,.0f} model-steps/s; the engine at "
-              f"{n_torch:,} members is {engine / torch_loop:,.0f}x the loop and {engine / func:.1f}x torch.func")
+              f"torch.func ensembling at {n_big:,} members {func:,.0f} model-steps/s; the engine at "
+              f"{n_big:,} members is {here / torch_loop:,.0f}x the loop and {here / func:.1f}x torch.func")
     else:
         print("PyTorch not installed: no torch reference rows (pip install torch to add them)")
-    w1_big = results[("W1", n_torch)]
-    line, top = ceiling_line(w1, peak_gflops, tanh_gps, w1_big["rate"], n_torch, torch_loop)
+    line, top = _targets.ceiling_line(w1, peak_gflops, tanh_gps, here, n_big, torch_loop)
     print(line)
-    w1_10k = results.get(("W1", 10_000))
-    if w1_10k:
-        vs_torch = (f"{w1_10k['rate'] / torch_loop:,.0f}x a per-model PyTorch loop (target >= 300x; "
-                    f"the W1 ceiling {top / torch_loop:,.0f}x), " if torch_loop else "")
-        print(f"targets: W1 at 10,000 members {w1_10k['vs_text']:.1f}x the textbook (target >= 5x), {vs_torch}"
-              f"{100 * w1_10k['limit']:.0f}% of the {w1_10k['binds']} limit (target >= 50%; the W1 ceiling "
-              f"{100 * top * w1.flops / (peak_gflops * 1e9):.0f}%); "
-              + ", ".join(f"{k} per-member cost flat within {100 * v:.0f}%" for k, v in flat.items())
+    print(_targets.targets_line(n_big, here, one, top, torch_loop, results[("W1", n_big)].get("vs_text")))
+    if flat:
+        print(", ".join(f"{k} per-member cost flat within {100 * v:.0f}%" for k, v in flat.items())
               + " (target <= 25%)")
     return 0
 

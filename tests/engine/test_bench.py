@@ -13,6 +13,9 @@ def test_quick_benchmark_prints_its_table(capsys):
     rows = [line for line in out.splitlines() if line.startswith("| W")]
     assert [r.split("|")[1].strip() for r in rows] == ["W1"] * 3 + ["W2"] * 2 + ["W3"] * 3
     assert "recording every  10 steps" in out and "streamed with the memory budget" in out
+    # the default configuration beside one device (a fresh process), then the targets
+    assert "W1 at 1,000 members, timed in turn" in out and "on one CPU device:" in out
+    assert "targets, W1 at 1,000 members in this configuration" in out and "of the W1 ceiling" in out
 
 
 @pytest.mark.slow
@@ -105,3 +108,15 @@ def test_the_ceiling_adds_the_matmul_time_at_peak_and_the_tanh_time():
     assert top == pytest.approx(500_000)
     assert "at most 500,000 model-steps/s, 50% of the FLOP peak, 100x the PyTorch loop" in line
     assert line.endswith("the engine at 10,000 members runs at 50% of it")
+
+
+def test_targets_line_states_each_target_against_its_measurement():
+    line = bench.targets_line(10_000, here=300_000, one=140_000, top=600_000, torch_loop=None, vs_textbook=7.0)
+    assert "2.14x one device (target >= 2x: ok)" in line
+    assert "50% of the W1 ceiling (target >= 45%: ok)" in line
+    assert "PyTorch not installed" in line and "7.0x the textbook recipe (target >= 5x: ok)" in line
+    line = bench.targets_line(10_000, here=250_000, one=140_000, top=600_000, torch_loop=1_000.0, vs_textbook=None)
+    assert "1.79x one device (target >= 2x: MISSED)" in line
+    assert "42% of the W1 ceiling (target >= 45%: MISSED)" in line
+    assert "250x a per-model PyTorch loop (target >= 300x: MISSED; the ceiling 600x)" in line
+    assert "textbook" not in line
