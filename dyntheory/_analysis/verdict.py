@@ -9,7 +9,9 @@ excluded). The checks that produce them live beside the statistics they use:
 A disagreement with theory that is understood and documented is declared once as a
 :class:`Known`; :func:`mark_known` attaches it to its verdict, which then reads ``KNOWN`` while it
 keeps failing in the documented direction, and is flagged (``XPASS``, or a plain ``FAIL``) when it
-does not. :func:`aggregate` collects verdicts into a :class:`Summary` whose ``line`` is the one-line
+does not. A rule's verdict (``dyntheory.design``) may also be ``INCONCLUSIVE``: its interval
+neither lies inside the margin nor clears it, so neither pass nor fail is shown; it says roughly
+how many seeds would settle it. :func:`aggregate` collects verdicts into a :class:`Summary` whose ``line`` is the one-line
 outcome of a run.
 
 Example:
@@ -117,6 +119,10 @@ class Verdict:
         n_excluded: members excluded because their metric was not finite.
         side: ``"both"`` (equivalence within ``±tolerance``) or a one-sided ``"above"``/``"below"``.
         known: the documented disagreement this verdict is expected to show (:func:`mark_known`).
+        inconclusive: neither shown to hold nor shown to fail (``passed`` is then False): the
+            interval straddles the margin's edge. Only rules (``dyntheory.design``) set it.
+        seeds_to_settle: for an inconclusive verdict, roughly how many seeds would settle it if
+            the estimate stayed where it is and the interval narrowed as ``1/sqrt(seeds)``.
         per_coord: optional per-coordinate table behind the verdict (not compared or hashed).
     """
 
@@ -131,6 +137,8 @@ class Verdict:
     n_excluded: int = 0
     side: Literal["both", "above", "below"] = "both"
     known: Known | None = None
+    inconclusive: bool = False
+    seeds_to_settle: int | None = None
     per_coord: xr.Dataset | None = dataclasses.field(default=None, compare=False, hash=False,
                                                      repr=False)
 
@@ -142,11 +150,16 @@ class Verdict:
             raise ValueError(f"Verdict {self.name!r}: known disagreement is about {self.known.name!r}")
         object.__setattr__(self, "interval", (float(self.interval[0]), float(self.interval[1])))
         object.__setattr__(self, "passed", bool(self.passed))
+        if self.inconclusive and self.passed:
+            raise ValueError(f"Verdict {self.name!r}: an inconclusive verdict cannot have passed")
 
     @property
     def status(self) -> str:
-        """``PASS``, ``FAIL``, ``KNOWN`` (a known disagreement failing as documented) or ``XPASS``
-        (a known disagreement that passed: the documentation is out of date)."""
+        """``PASS``, ``FAIL``, ``KNOWN`` (a known disagreement failing as documented), ``XPASS``
+        (a known disagreement that passed: the documentation is out of date) or ``INCONCLUSIVE``
+        (a rule's interval straddles its margin: more seeds needed)."""
+        if self.inconclusive:
+            return "INCONCLUSIVE"
         if self.known is None:
             return "PASS" if self.passed else "FAIL"
         if self.passed:
@@ -156,7 +169,11 @@ class Verdict:
     def __str__(self) -> str:
         lo, hi = self.interval
         excluded = f", {self.n_excluded} non-finite excluded" if self.n_excluded else ""
-        if self.side == "both":
+        if self.inconclusive:
+            bound = f"±{self.tolerance:.3g}" if self.side == "both" else f"{self.side} {self.tolerance:.3g}"
+            more = "" if self.seeds_to_settle is None else f"; ~{self.seeds_to_settle} seeds would settle it"
+            claim = f"straddles {bound}{more}"
+        elif self.side == "both":
             claim = f"{'within' if self.passed else 'not within'} ±{self.tolerance:.3g}"
         else:
             claim = f"{self.side if self.passed else 'not ' + self.side} {self.tolerance:.3g}"
@@ -179,6 +196,7 @@ class Verdict:
                 "tolerance": float(self.tolerance), "side": self.side,
                 "n_members": int(self.n_members), "n_excluded": int(self.n_excluded),
                 "label": self.label, "detail": self.detail,
+                "inconclusive": self.inconclusive, "seeds_to_settle": self.seeds_to_settle,
                 "known": None if self.known is None else dataclasses.asdict(self.known)}
 
 
@@ -269,6 +287,8 @@ class Summary:
         xpassed: the known disagreements that passed (status ``XPASS``).
         table: one row per verdict and ``line``.
         line: how many claims hold, what failed, and each known disagreement with its reason.
+        inconclusive: the verdicts whose status is ``INCONCLUSIVE`` (they keep ``passed`` False:
+            a claim not yet shown does not hold).
     """
 
     verdicts: tuple[Verdict, ...]
@@ -279,6 +299,7 @@ class Summary:
     xpassed: tuple[Verdict, ...]
     table: str
     line: str
+    inconclusive: tuple[Verdict, ...] = ()
 
     def __str__(self) -> str:
         return self.table
@@ -305,10 +326,13 @@ def aggregate(verdicts: Sequence[Verdict]) -> Summary:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     pick = lambda status: tuple(v for v in verdicts if v.status == status)  # noqa: E731
     failed, known, xpassed = pick("FAIL"), pick("KNOWN"), pick("XPASS")
+    inconclusive = pick("INCONCLUSIVE")
     n_passed = sum(v.passed for v in verdicts)
     parts = [f"{n_passed}/{len(verdicts)} claims hold"]
     if failed:
         parts.append(f"FAILED: {', '.join(v.name for v in failed)}")
+    if inconclusive:
+        parts.append(f"INCONCLUSIVE: {', '.join(v.name for v in inconclusive)}")
     if xpassed:
         parts.append(f"known disagreement(s) now passing, update them: "
                      f"{', '.join(v.name for v in xpassed)}")
@@ -316,5 +340,6 @@ def aggregate(verdicts: Sequence[Verdict]) -> Summary:
     line = "; ".join(parts)
     table = "\n".join(["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
                       + [line])
-    return Summary(verdicts=verdicts, passed=not failed and not xpassed, n_passed=n_passed,
-                   failed=failed, known=known, xpassed=xpassed, table=table, line=line)
+    return Summary(verdicts=verdicts, passed=not failed and not xpassed and not inconclusive,
+                   n_passed=n_passed, failed=failed, known=known, xpassed=xpassed, table=table,
+                   line=line, inconclusive=inconclusive)
