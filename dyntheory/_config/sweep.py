@@ -15,12 +15,13 @@ from typing import Any
 import numpy as np
 
 from dyntheory._config.checks import integer, is_integer, is_real
+from dyntheory._config.fingerprint import fingerprint, plain_repr
 from dyntheory._config.hparams import HPARAMS
-from dyntheory._config.metric import (BUILTIN_METRICS, CLASSIFICATION_METRICS, Metric, as_metric, describe,
-                                      metric_fingerprint)
+from dyntheory._config.metric import BUILTIN_METRICS, Metric, as_metric, describe, metric_fingerprint
 from dyntheory._config.random import STREAM_SEED_AXES
 from dyntheory._config.schedule import every, log_checkpoints, pythia_schedule
 from dyntheory._config.size import SEED_LIMIT, check_population
+from dyntheory.tasks._base import KIND_METRICS, check_batches, check_task
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
@@ -52,7 +53,6 @@ def _as_dict(field: str, value) -> dict:
         raise ValueError(f"Sweep.{field} must be a mapping of names to values, got {value!r}") from None
 
 
-_TASK_METHODS = ("spec", "setup", "batch", "eval_sets")
 _MODEL_METHODS = ("init", "apply", "check", "lr_scales")
 # Which optimizers read each optional hyperparameter, and the values that mean "unused" anyway.
 _USED_BY = {"momentum": ("momentum",), "b1": ("adam", "adamw"), "b2": ("adam", "adamw"), "eps": ("adam", "adamw")}
@@ -121,6 +121,10 @@ class Sweep:
             it is that short: a checkpoint holds every member's parameters and optimizer state,
             so the dense record schedule stays for metrics only.
         metrics: extra metrics, name -> ``fn(params, batch) -> scalar`` or a ``Metric`` object.
+        loss: the per-example loss ``loss(prediction, target) -> scalar`` trained on and recorded
+            (``train_loss``, ``test_loss``), averaged over the batch; ``dt.losses`` holds the
+            built-ins. ``None``: the task kind's default (``dt.losses.for_kind``). A loss is
+            fingerprinted into the config like a metric, so changing its body is another sweep.
         dtype: ``float32`` or ``float64`` (x64 is enabled for the run).
 
     Example:
@@ -151,6 +155,7 @@ class Sweep:
     checkpoints: Sequence[int] | None = None
     metrics: Mapping[str, Callable | Metric] = dataclasses.field(default_factory=dict)
     dtype: str = "float32"
+    loss: Callable | None = None
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -160,12 +165,14 @@ class Sweep:
             raise ValueError(f"Sweep.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"Sweep.dtype must be one of {DTYPES}, got {self.dtype!r}")
-        for field, methods, where in (("task", _TASK_METHODS, "dyntheory.tasks"),
-                                      ("model", _MODEL_METHODS, "dyntheory.models")):
-            value = getattr(self, field)
-            if not dataclasses.is_dataclass(value) or not all(callable(getattr(value, m, None)) for m in methods):
-                raise ValueError(f"Sweep.{field} must be a {field} from {where} (a dataclass with "
-                                 f"{', '.join(methods)}), got {value!r}")
+        check_task(self.task)
+        if not dataclasses.is_dataclass(self.model) or not all(callable(getattr(self.model, m, None))
+                                                               for m in _MODEL_METHODS):
+            raise ValueError(f"Sweep.model must be a model from dyntheory.models (a dataclass with "
+                             f"{', '.join(_MODEL_METHODS)}), got {self.model!r}")
+        if self.loss is not None and not callable(self.loss):
+            raise ValueError(f"Sweep.loss must be a function (prediction, target) -> scalar per example "
+                             f"(see dt.losses) or None for the task's default, got {self.loss!r}")
         _as_dict("axes", self.axes)  # a mapping, or the (name, value) pairs a built sweep keeps
         _as_dict("metrics", self.metrics)
         set_("steps", integer("Sweep.steps", self.steps, minimum=1))
@@ -204,6 +211,7 @@ class Sweep:
                 raise ValueError(f"Sweep.batch_size={self.batch_size} is larger than the {n} training examples of "
                                  f"{type(task).__name__}{at}, which would silently train full batch; use "
                                  f"batch_size=None for full batch, or at most {n}")
+            check_batches(task, self.batch_size)  # abstractly: shapes only, no compute
         self._refuse_inert()
 
     def _refuse_inert(self) -> None:
@@ -343,7 +351,7 @@ class Sweep:
     def metric_names(self) -> tuple[str, ...]:
         """Every metric a member records: the built-in ones, then the sweep's own, by name."""
         own = tuple(name for name, _ in self.metrics)
-        return BUILTIN_METRICS + CLASSIFICATION_METRICS * (self.task.kind == "classification") + own
+        return BUILTIN_METRICS + KIND_METRICS[self.task.kind] + own
 
     @property
     def segment_steps(self) -> tuple[int, ...]:
@@ -354,7 +362,11 @@ class Sweep:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "task":
+            if f.name == "loss":
+                if v is None:  # the kind's default: left out, so older stores' configs still match
+                    continue
+                v = {"loss": plain_repr(v), "fingerprint": fingerprint(v)}
+            elif f.name == "task":
                 v = v.config()
             elif f.name == "model":
                 v = _describe(v)

@@ -18,7 +18,9 @@ import optax
 from dyntheory._config.hparams import HParams
 from dyntheory._config.metric import MetricContext
 from dyntheory._config.optim import OptSpec, make_optimizer
+from dyntheory.losses import batch_mean, for_kind
 from dyntheory.tasks import Batch
+from dyntheory.tasks._base import as_batch, as_sets
 
 
 class MemberState(NamedTuple):
@@ -36,17 +38,15 @@ class GroupState(NamedTuple):
     noise_key: jax.Array
 
 
-def regression_loss(pred, y):
-    """0.5 * mean over the batch of the squared error summed over outputs."""
-    return 0.5 * jnp.mean(jnp.sum(jnp.square(pred - y), axis=-1))
-
-
-def classification_loss(logits, y):
-    return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y))
-
-
-def accuracy(logits, y):
-    return jnp.mean(jnp.argmax(logits, axis=-1) == y)
+def kind_scores(kind: str, pred, y, prefix: str) -> dict:
+    """What a task's kind records besides its loss (``dyntheory.tasks._base.KIND_METRICS``):
+    accuracy for classes; mean per-label accuracy and exact match for labels (score above 0)."""
+    if kind == "classification":
+        return {f"{prefix}_acc": jnp.mean(jnp.argmax(pred, axis=-1) == y)}
+    if kind == "multilabel":
+        right = (pred > 0) == (y > 0)
+        return {f"{prefix}_acc": jnp.mean(right), f"{prefix}_exact_match": jnp.mean(jnp.all(right, axis=-1))}
+    return {}
 
 
 def _tree_sum(tree) -> jax.Array:
@@ -65,15 +65,20 @@ class Member:
     populations, chunks or devices. ``Population`` vmaps these methods; ``reference`` scans them.
     """
 
-    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple):
+    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple,
+                 loss=None):
         self.task, self.model, self.opt = task, model, opt
         self.batch_size, self.metrics = batch_size, metrics
         self.spec = task.spec()
         self.lr_scales = model.lr_scales(self.spec, opt.name)
-        self.classification = task.kind == "classification"
-        self.loss_of = classification_loss if self.classification else regression_loss
+        # ``loss``: the sweep's per-example loss (``Sweep.loss``); None is the task kind's default.
+        self.example_loss = for_kind(task.kind) if loss is None else loss
 
     # ---- one member -------------------------------------------------------------------------
+    def loss_of(self, pred, y):
+        """The batch's mean per-example loss."""
+        return batch_mean(self.example_loss, pred, y)
+
     def loss(self, params, batch: Batch):
         return self.loss_of(self.model.apply(params, batch.x), batch.y)
 
@@ -119,11 +124,9 @@ class Member:
 
         (train_loss, train_pred), grads = jax.value_and_grad(loss_and_out, has_aux=True)(params, train)
         test_loss, test_pred = loss_and_out(params, test)
-        out = {"train_loss": train_loss, "test_loss": test_loss, "grads": grads}
-        if self.classification:
-            out["train_acc"] = accuracy(train_pred, train.y)
-            out["test_acc"] = accuracy(test_pred, test.y)
-        return out
+        return {"train_loss": train_loss, "test_loss": test_loss, "grads": grads,
+                **kind_scores(self.task.kind, train_pred, train.y, "train"),
+                **kind_scores(self.task.kind, test_pred, test.y, "test")}
 
     def member_measure(self, ms: MemberState, hp: HParams, gs: GroupState, train: Batch,
                        test: Batch, t) -> tuple[dict, Any]:
@@ -151,10 +154,12 @@ class Member:
         return GroupState(self.task.setup(task_key, noise_key, tp), tp, data_key, noise_key)
 
     def group_batch(self, gs: GroupState, t) -> Batch:
-        return self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t, self.batch_size)
+        # Checked as it is traced, before any compute: a batch of another size trained silently.
+        return as_batch(self.task, self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t,
+                                                   self.batch_size), self.batch_size)
 
     def group_sets(self, gs: GroupState, t) -> tuple[Batch, Batch]:
-        sets = self.task.eval_sets(gs.task_state, gs.tp)
+        sets = as_sets(self.task, self.task.eval_sets(gs.task_state, gs.tp))
         train = sets["train"] if sets["train"] is not None else self.group_batch(gs, t)
         return train, sets["test"]
 

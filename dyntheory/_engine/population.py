@@ -33,9 +33,9 @@ from dyntheory.tasks import Batch
 class Population(Member):
     """The compiled functions of one static group (fixed task and model shapes)."""
 
-    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple,
+    def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple, loss=None,
                  chunk_members: int | None = None, chunk_bytes: int | None = None):
-        super().__init__(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics)
+        super().__init__(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss)
         self.chunk_members, self.chunk_bytes = chunk_members, chunk_bytes
 
     def chunk_step(self, batches: Batch, members: MemberState, hps: HParams, t) -> MemberState:

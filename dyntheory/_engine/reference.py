@@ -58,10 +58,11 @@ def train_one(member: Member, gargs, init_key, hp, *, steps: int, record: Sequen
 
 
 @functools.lru_cache(maxsize=16)
-def population(task, model, opt: OptSpec, batch_size: int | None, metrics: tuple, steps: int, record: tuple):
+def population(task, model, opt: OptSpec, batch_size: int | None, metrics: tuple, steps: int, record: tuple,
+               loss=None):
     """The textbook population, ``jax.jit(jax.vmap(train_one))`` over flattened members, of one
     static group (cached on the static configuration: hyperparameter values are traced)."""
-    member = Member(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics)
+    member = Member(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss)
     return jax.jit(jax.vmap(functools.partial(train_one, member, steps=steps, record=record)))
 
 
@@ -85,7 +86,8 @@ def train(sweep: Sweep, *, key) -> list[dict]:
     results = []
     with jax.enable_x64(sweep.dtype == "float64"):
         for coords, task, model in sweep.static_groups():
-            run = population(task, model, opt, sweep.batch_size, sweep.metrics, sweep.steps, sweep.record)
+            run = population(task, model, opt, sweep.batch_size, sweep.metrics, sweep.steps, sweep.record,
+                             sweep.loss)
             metrics, final = run(*flat_inputs(sweep, root, task, layout))
             user = lambda x: layout.to_user(np.asarray(x).reshape((layout.G, layout.M) + x.shape[1:]))  # noqa: E731
             results.append({"coords": coords, "metrics": {k: user(v) for k, v in metrics.items()},

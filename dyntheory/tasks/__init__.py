@@ -1,10 +1,15 @@
-"""Synthetic tasks: pure JAX, deterministic from their stream keys."""
+"""Synthetic tasks: pure JAX, deterministic from their stream keys. ``Task`` says what a task provides."""
 
+from dyntheory.tasks._base import KINDS as KINDS
 from dyntheory.tasks._base import Batch as Batch
 from dyntheory.tasks._base import Spec as Spec
+from dyntheory.tasks._base import Task as Task
+from dyntheory.tasks._base import finite_minibatch as finite_minibatch
 from dyntheory.tasks._fixed import FixedData as FixedData
 from dyntheory.tasks._modular import ModularArithmetic as ModularArithmetic
+from dyntheory.tasks._multilabel import MultiLabel as MultiLabel
 from dyntheory.tasks._multitask_parity import MultitaskSparseParity as MultitaskSparseParity
 from dyntheory.tasks._parity import SparseParity as SparseParity
 from dyntheory.tasks._power_law import PowerLawFeatures as PowerLawFeatures
+from dyntheory.tasks._sampled import SampledData as SampledData
 from dyntheory.tasks._teacher_student import TeacherStudent as TeacherStudent

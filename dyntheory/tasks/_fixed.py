@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dyntheory._config.checks import integer
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch
 
 KINDS = ("regression", "classification")
 
@@ -31,7 +31,7 @@ def _array(name: str, value) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class FixedData(TaskBase):
+class FixedData(Task):
     """Train on given arrays: ``x`` (n, d_in) and ``y`` (n, d_out) (regression) or (n,) labels.
 
     The test set defaults to the training set. Arrays are stored as tuples so the sweep stays

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dyntheory._config.checks import is_real, positive_int
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch
 
 OPS = ("+", "-", "*", "/")
 
@@ -20,7 +20,7 @@ def _is_prime(p: int) -> bool:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class ModularArithmetic(TaskBase):
+class ModularArithmetic(Task):
     """Classify ``(a op b) mod p`` from the token pair ``(a, b)`` (Power et al. 2022, arXiv 2201.02177).
 
     All pairs with ``a, b`` in ``0..p-1`` (``b != 0`` for division) form the dataset; a fraction

@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from dyntheory._config.checks import positive_int, real_field
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MultitaskSparseParity(TaskBase):
+class MultitaskSparseParity(Task):
     """Multitask sparse parity (Michaud, Liu, Girit, Tegmark 2023, arXiv 2303.13506, Sec. 3).
 
     Each sample belongs to one of ``n_tasks`` subtasks, drawn with Zipf probabilities

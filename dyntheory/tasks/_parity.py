@@ -9,11 +9,11 @@ import jax
 import jax.numpy as jnp
 
 from dyntheory._config.checks import positive_int
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class SparseParity(TaskBase):
+class SparseParity(Task):
     """(n, k)-sparse parity (Barak et al. 2022, arXiv 2207.08799).
 
     Inputs are uniform in ``{-1, +1}^n``; the class is 1 when the product of the ``k`` relevant

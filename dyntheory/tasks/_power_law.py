@@ -10,11 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from dyntheory._config.checks import flag_field, positive_int, real_field
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch, orthonormal_columns
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class PowerLawFeatures(TaskBase):
+class PowerLawFeatures(Task):
     """Linear regression on power-law features, seen through the top ``d`` eigen-directions.
 
     The data live in the covariance eigenbasis (axis-aligned): ``z_j ~ N(0, lambda_j)`` with

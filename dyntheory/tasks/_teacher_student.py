@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from dyntheory._config.checks import flag_field, positive_int, real_field, real_tuple
-from dyntheory.tasks._base import Batch, Spec, TaskBase, finite_minibatch, orthonormal_columns
+from dyntheory.tasks._base import Batch, Spec, Task, finite_minibatch, orthonormal_columns
 
 TEACHERS = ("linear", "mlp")
 
@@ -22,7 +22,7 @@ def _orthonormal(key, n: int, r: int) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class TeacherStudent(TaskBase):
+class TeacherStudent(Task):
     """Regress ``y = teacher(x) + noise * eps`` with ``x ~ N(0, diag(spectrum))``.
 
     Args:
