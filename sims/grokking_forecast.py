@@ -238,7 +238,9 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             float(pop.coverage_90) if k_ev else float("nan"), _wilson(k_in, k_ev), predicted=0.9,
             tol=cfg.coverage_tol, name=f"coverage90_{split}", n_members=k_ev, label="coverage-0.9",
             detail=f"50%: {float(pop.coverage_50):.3f}; sigmoid 90%: {float(s['sigmoid'].coverage_90):.3f}; "
-                   f"time forecasts missing {int(pop.n_time_missing)}"))
+                   f"time forecasts missing {int(pop.n_time_missing)}; reliability (level: observed) "
+                   + ", ".join(f"{lv:g}: {float(pop.reliability.sel(level=lv)):.2f}"
+                               for lv in (0.05, 0.25, 0.5, 0.75, 0.95))))
         est, lo, hi, n_hit = _lead_ci(pop, ds, split)
         out.append(dt.interval_verdict(
             est, (lo, hi), predicted=0.0, side="above", name=f"lead_{split}", n_members=n_hit,
