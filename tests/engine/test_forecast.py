@@ -301,3 +301,16 @@ def test_a_diverged_member_is_counted_missing_not_averaged_in():
     np.testing.assert_allclose(a.quantiles[1:], b.quantiles[1:])  # the others do not move
     s = predict.score_forecast(b, ds)
     assert int(s.n_missing) == 1 and int(s.n_scored) == 30 and np.isfinite(float(s.crps))
+
+
+def test_a_theory_function_sees_only_the_window():
+    ds = jump_run(n_cfg=4, seeds=20)
+    split = predict.split_members(ds, by="seed", key=0)
+    seen = []
+
+    def clock(window):
+        seen.append(float(window.step.max()))
+        return 900.0 / window.lr
+
+    predict.forecast(ds, EVENT, cutoff=0.2, split=split, theory=clock, predictor=predict.theory_only())
+    assert seen == [200.0]
