@@ -13,6 +13,10 @@ fingerprint hashes (sha256):
 - values: arrays by dtype, shape and bytes; containers element by element; anything else by
   ``repr`` with memory addresses removed.
 
+The sweep's config carries the fingerprint of each metric, of a custom loss (``Sweep.loss``), of
+a task's function-valued fields (``SampledData.sample``) and of the class of a task defined
+outside dyntheory.
+
 Nothing depends on ``id()`` or an address, so the same function gives the same fingerprint in
 every process; a changed body or closed-over constant gives another.
 
