@@ -51,10 +51,13 @@ class Metric(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class FnMetric:
-    """A stateless metric from ``fn(params, batch) -> scalar``."""
+    """A stateless metric from ``fn(params, batch) -> scalar or array``; ``dims`` names an
+    array's axes (default ``<name>_0``, ``<name>_1``, ...), ``coords`` optionally labels them."""
 
     name: str
     fn: Callable
+    dims: tuple[str, ...] | None = None
+    coords: tuple[tuple[str, tuple], ...] = ()
 
     def init(self, params, key):
         return ()
@@ -63,10 +66,67 @@ class FnMetric:
         return self.fn(ctx.params, ctx.batch), state
 
     def describe(self) -> str:
-        return f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
+        base = f"{getattr(self.fn, '__module__', '?')}.{getattr(self.fn, '__qualname__', repr(self.fn))}"
+        return base if self.dims is None else f"{base} dims={list(self.dims)}"
+
+
+def labelled(fn, dims: tuple[str, ...] | str, coords: dict[str, Any] | None = None) -> Any:
+    """An array-valued metric whose axes are named ``dims`` (and labelled by ``coords``).
+
+    ``fn`` is a function ``(params, batch) -> array`` or a ``Metric``; each recorded value gains
+    these dims after ``step``. Without ``labelled`` an array metric's axes are ``<name>_0``, ...
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> per_out = labelled(lambda params, batch: jnp.mean(batch.y ** 2, axis=0), dims="output")
+        >>> per_out.dims
+        ('output',)
+    """
+    dims = (dims,) if isinstance(dims, str) else tuple(dims)
+    if not dims or not all(isinstance(d, str) and d.isidentifier() for d in dims) or len(set(dims)) != len(dims):
+        raise ValueError(f"labelled: dims must be distinct identifiers, got {dims!r}")
+    coords = dict(coords or {})
+    unknown = sorted(set(coords) - set(dims))
+    if unknown:
+        raise ValueError(f"labelled: coords name {unknown}, which are not among dims {list(dims)}")
+    frozen = tuple((d, tuple(coords[d])) for d in dims if d in coords)
+    if callable(fn) and not hasattr(fn, "init"):
+        return FnMetric("", fn, dims, frozen)
+    if hasattr(fn, "init") and callable(fn):
+        return dataclasses.replace(fn, dims=dims, coords=frozen) if _has_fields(fn, "dims", "coords") else \
+            _Relabelled(fn, dims, frozen)
+    raise ValueError(f"labelled: fn must be a function (params, batch) -> array or a Metric, got {fn!r}")
+
+
+def _has_fields(obj, *names) -> bool:
+    return dataclasses.is_dataclass(obj) and all(n in {f.name for f in dataclasses.fields(obj)} for n in names)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Relabelled:
+    """A stateful ``Metric`` with its array's axes named."""
+
+    metric: Any
+    dims: tuple[str, ...]
+    coords: tuple[tuple[str, tuple], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.metric.name
+
+    def init(self, params, key):
+        return self.metric.init(params, key)
+
+    def __call__(self, state, ctx: MetricContext):
+        return self.metric(state, ctx)
+
+    def describe(self) -> str:
+        return f"{describe(self.metric)} dims={list(self.dims)}"
 
 
 def as_metric(name: str, m) -> Any:
+    if isinstance(m, FnMetric) and m.name == "":  # from ``labelled``: takes the sweep's name
+        return dataclasses.replace(m, name=name)
     if hasattr(m, "init") and hasattr(m, "name") and callable(m):
         return m
     if callable(m):
@@ -83,4 +143,6 @@ def describe(m) -> str:
 def metric_fingerprint(m) -> str:
     """What identifies a metric's values: a digest of its code and of what it closes over
     (``dyntheory._config.fingerprint``); a plain function's own, not its wrapper's."""
-    return fingerprint(m.fn if isinstance(m, FnMetric) else m)
+    if isinstance(m, FnMetric):
+        return fingerprint(m.fn) if m.dims is None else fingerprint((m.fn, m.dims, m.coords))
+    return fingerprint(m)

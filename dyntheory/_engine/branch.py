@@ -151,11 +151,11 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
         devices = lapack_devices("branch", new, new.static_groups(), store, overwrite)
         plans = [plan_group(new, task, model, max_members, max_resident, devices)
                  for _, task, model in new.static_groups()]
-        check_metrics("branch", new, root, new.static_groups(), plans)
-    fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin})
+        mdims = check_metrics("branch", new, root, new.static_groups(), plans)
+    fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin}, metric_dims=mdims)
     with writing(store, "branch"):
         return _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress,
-                            plans, fp, steps)
+                            plans, fp, steps, mdims)
 
 
 def _where_record(where) -> Any:
@@ -177,8 +177,8 @@ def _check_alive(run: Run, sweep, where, step: int) -> None:
 
 
 def _branch_into(run, new, root, step, changes, where, store, overwrite, origin, progress, plans, fp,
-                 steps) -> Run:
-    st = _open_store(new, root, store, overwrite, extra={"branch": origin}, estimate=fp)
+                 steps, mdims) -> Run:
+    st = _open_store(new, root, store, overwrite, extra={"branch": origin}, estimate=fp, metric_dims=mdims)
     if st.meta["complete"]:
         return Run(st, new)
     show = __import__("sys").stderr.isatty() if progress is None else progress

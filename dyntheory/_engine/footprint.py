@@ -68,7 +68,13 @@ def estimate(sweep, plans: list[tuple], meta: dict, *, in_memory: bool) -> Footp
         members *= n
     itemsize = 8 if sweep.dtype == "float64" else 4
     n_metrics = len(sweep.metric_names)
-    metrics = members * len(sweep.record) * n_metrics * itemsize
+    per_record = n_metrics  # values per member per record step; an array metric counts its entries
+    for entries in (meta.get("metric_dims") or {}).values():
+        size = 1
+        for _, n, _ in entries:
+            size *= n
+        per_record += size - 1
+    metrics = members * len(sweep.record) * per_record * itemsize
     states = sum(p.G * p.M * p.state_bytes for _, _, p in plans)
     leaves = sum(p.n_leaves for _, _, p in plans)
     n_arrays = n_metrics + 1 + leaves

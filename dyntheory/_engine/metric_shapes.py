@@ -1,9 +1,10 @@
 """What each metric returns for one member, found by tracing before compute (``jax.eval_shape``).
 
 A metric that returns a string, or fails to trace, would otherwise fail inside the first
-measurement with an error naming no metric; one whose shape the store cannot hold would fail
-inside Zarr after the whole run. ``metric_shapes`` traces the measurement of a one-member
-population (shapes only, nothing runs) and names the metric at fault.
+measurement with an error naming no metric. ``metric_shapes`` traces the measurement of a
+one-member population (shapes only, nothing runs) and names the metric at fault; an array-valued
+metric's axes become extra labelled dims of its recorded values (``metric_dims``: declared with
+``dt.metrics.labelled``, else ``<name>_0``, ...), kept in the store's ``metric_dims``.
 """
 
 from __future__ import annotations
@@ -46,11 +47,46 @@ def metric_shapes(where: str, metrics: tuple, measure_of, inputs) -> dict[str, t
     return {name: (tuple(x.shape[2:]), np.dtype(x.dtype)) for name, x in out.items()}
 
 
-def check_scalar_metrics(where: str, shapes: dict) -> None:
-    """Refuse, naming it, a metric that is not one number per member (or not a number)."""
+def metric_dims(where: str, metrics: tuple, shapes: dict, sweep_dims: tuple[str, ...]) -> dict[str, list]:
+    """The extra dims of each array-valued metric: ``{name: [[dim, size, coords or None], ...]}``
+    (scalar metrics are left out). Refuses, naming the metric, a value that is not numeric, dims
+    declared for another number of axes, a dim that clashes with the sweep's, or one dim name
+    given two sizes by two metrics."""
+    out: dict[str, list] = {}
+    sizes: dict[str, tuple[int, str]] = {}
     for name, (shape, dtype) in sorted(shapes.items()):
         if not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
             raise ValueError(f"{where}: metric {name!r} returns dtype {dtype}; a metric returns numbers")
-        if shape != ():
-            raise ValueError(f"{where}: metric {name!r} returns shape {shape} per member; a metric returns one "
-                             "number per member (reduce it, e.g. with .mean(), or record each entry as its own metric)")
+    for name, m in metrics:
+        shape, _ = shapes[name]
+        declared = getattr(m, "dims", None)
+        if not shape:
+            if declared:
+                raise ValueError(f"{where}: metric {name!r} declares dims {list(declared)} but returns one number "
+                                 "per member")
+            continue
+        dims = tuple(declared) if declared else tuple(f"{name}_{i}" for i in range(len(shape)))
+        if len(dims) != len(shape):
+            raise ValueError(f"{where}: metric {name!r} returns shape {shape} per member but declares dims "
+                             f"{list(dims)}; give one name per axis")
+        coords = dict(getattr(m, "coords", ()) or ())
+        entry = []
+        for d, n in zip(dims, shape):
+            if d in sweep_dims or d == "step":
+                raise ValueError(f"{where}: metric {name!r} dim {d!r} clashes with the run's dims "
+                                 f"{list(sweep_dims) + ['step']}; choose another name")
+            if d in sizes and sizes[d][0] != n:
+                raise ValueError(f"{where}: dim {d!r} has size {sizes[d][0]} in metric {sizes[d][1]!r} but {n} in "
+                                 f"metric {name!r}; one dim name, one size")
+            sizes[d] = (n, name)
+            labels = coords.get(d)
+            if labels is not None and len(labels) != n:
+                raise ValueError(f"{where}: metric {name!r} labels dim {d!r} with {len(labels)} coords, but the "
+                                 f"dim has size {n}")
+            entry.append([d, int(n), None if labels is None else [_plain(v) for v in labels]])
+        out[name] = entry
+    return out
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v

@@ -104,8 +104,13 @@ class Run:
     def metrics(self) -> xr.Dataset:
         dims = tuple(self.meta["dims"])
         coords = {d: _index(self.coords[d]) for d in dims} | {"step": list(self.record)}
-        data = {name: (dims + ("step",), self.store.read(f"metrics/{name}"))
+        extra = self.meta.get("metric_dims", {})  # an array metric's own axes, after step
+        data = {name: (dims + ("step",) + tuple(d for d, _, _ in extra.get(name, ())),
+                       self.store.read(f"metrics/{name}"))
                 for name in self.meta["metrics"]}
+        for entries in extra.values():
+            for d, n, labels in entries:
+                coords[d] = _index(labels) if labels is not None else np.arange(n)
         data["diverged_at"] = (dims, self.store.read("diverged_at"))
         if "branched" in self.store.group:
             data["branched"] = (dims, self.store.read("branched"))

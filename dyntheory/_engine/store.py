@@ -5,7 +5,7 @@ Layout::
     zarr.json attrs["dyntheory"]  config, key, versions, coordinates, progress, manifest,
                                   labels (sha256 of each label field)
     .dyntheory.lock               the one-writer lock (dyntheory._platform.locks)
-    metrics/<name>                (*axes, seed, step), written one record step at a time
+    metrics/<name>                (*axes, seed, step, *metric dims), written one record step at a time
     diverged_at                   (*axes, seed)
     ckpt/g<k>/<leaf>              (checkpoint, groups, members, *leaf): full member state
     resume/<slot>/g<k>/<leaf>     the latest state, two slots written alternately
@@ -37,7 +37,7 @@ FORMAT = 2
 # store is created (``labels``) and checked on every load and resume, so an edited coordinate,
 # record step or seed order is refused by name instead of relabelling the arrays.
 LABEL_FIELDS = ("config", "key", "dims", "shape", "coords", "record", "checkpoints", "static_dims", "metrics",
-                "dtype", "group_dims", "member_dims")
+                "dtype", "group_dims", "member_dims", "metric_dims")
 
 
 def _sha(obj) -> str:
@@ -295,7 +295,9 @@ class Store:
             raise ValueError(f"store {self.path!r} was written by an older dyntheory (format "
                              f"{meta.get('format', 1)}) that did not hash its labels; load it with verify=False")
         got = label_hashes(meta)
-        bad = [f for f in LABEL_FIELDS if meta.get("labels", {}).get(f) != got[f]]
+        labels = meta.get("labels", {})
+        # A field added to LABEL_FIELDS later (metric_dims) is absent from older stores' meta and labels.
+        bad = [f for f in LABEL_FIELDS if labels.get(f) != got[f] and (f in labels or f in meta)]
         if bad:
             raise ValueError(f"store {self.path!r}: its labels were changed after it was written "
                              f"(fields: {', '.join(bad)}); the numbers would be mislabelled")

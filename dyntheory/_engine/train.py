@@ -21,7 +21,7 @@ from dyntheory._config.sweep import Sweep
 from dyntheory._engine.footprint import Footprint, check_fits, estimate
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.lowering import lapack_calls
-from dyntheory._engine.metric_shapes import check_scalar_metrics, metric_shapes
+from dyntheory._engine.metric_shapes import metric_dims, metric_shapes
 from dyntheory._engine.parts import (Parts, default_max_members, default_resident, member_bytes, member_shapes,
                                     part_members, state_bytes)
 from dyntheory._engine.population import Population
@@ -45,8 +45,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _meta(sweep: Sweep, key) -> dict[str, Any]:
+def _meta(sweep: Sweep, key, metric_dims: dict | None = None) -> dict[str, Any]:
     return {
+        "metric_dims": metric_dims or {},
         "config": sweep.config(), "key": key_record(key), "versions": versions(),
         "dims": list(sweep.dims), "shape": list(sweep.shape),
         "coords": {n: [coord_label(v) for v in vals] for n, vals in sweep.axes} | {"seed": list(sweep.seeds)},
@@ -62,8 +63,8 @@ def _diff(a: dict, b: dict) -> list[str]:
 
 
 def _open_store(sweep: Sweep, key, store: str | None, overwrite: bool, extra: dict | None = None,
-                estimate: Footprint | None = None) -> Store:
-    meta = _meta(sweep, key)
+                estimate: Footprint | None = None, metric_dims: dict | None = None) -> Store:
+    meta = _meta(sweep, key, metric_dims)
     meta["config"].update(extra or {})
     if estimate is not None:
         meta["estimate"] = estimate.attrs()
@@ -139,10 +140,10 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     with jax.enable_x64(sweep.dtype == "float64"):
         devices = lapack_devices("train", sweep, groups, store, overwrite)
         plans = [plan_group(sweep, task, model, max_members, max_resident, devices) for _, task, model in groups]
-        check_metrics("train", sweep, root, groups, plans)
-    fp = footprint("train", sweep, root, plans, store, overwrite)
+        mdims = check_metrics("train", sweep, root, groups, plans)
+    fp = footprint("train", sweep, root, plans, store, overwrite, metric_dims=mdims)
     with writing(store, "train"):
-        st = _open_store(sweep, root, store, overwrite, estimate=fp)
+        st = _open_store(sweep, root, store, overwrite, estimate=fp, metric_dims=mdims)
         if st.meta["complete"]:
             return Run(st, sweep)
         show = sys.stderr.isatty() if progress is None else progress
@@ -166,10 +167,10 @@ def progress_bar(total: int, show: bool, desc: str, fp: Footprint | None = None)
 
 
 def footprint(where: str, sweep: Sweep, root, plans, store: str | None, overwrite: bool,
-              extra: dict | None = None) -> Footprint:
+              extra: dict | None = None, metric_dims: dict | None = None) -> Footprint:
     """The run's estimated size and memory (``dyntheory._engine.footprint``), checked against the
     free disk and memory before any compute."""
-    meta = _meta(sweep, root)
+    meta = _meta(sweep, root, metric_dims)
     meta["config"].update(extra or {})
     fp = estimate(sweep, plans, meta, in_memory=store is None)
     check_fits(where, fp, store, plans, reused=store_bytes(store) if store is not None else 0)
@@ -187,8 +188,8 @@ def check_call(where: str, *, store, progress, overwrite, resume_every=None) -> 
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"{where}: overwrite must be True or False, got {overwrite!r}")
     if resume_every is not None and (isinstance(resume_every, bool) or not isinstance(resume_every, (int, float, np.number))
-                                     or not np.isfinite(resume_every) or resume_every <= 0):
-        raise ValueError(f"{where}: resume_every must be a positive number of seconds or None, got {resume_every!r}")
+                                     or not np.isfinite(resume_every) or resume_every < 0):
+        raise ValueError(f"{where}: resume_every must be a number of seconds >= 0 (0: at every record step) or None, got {resume_every!r}")
 
 
 def check_sizes(where: str, **sizes) -> None:
@@ -217,15 +218,22 @@ def plan_group(sweep: Sweep, task, model, max_members, max_resident, devices: li
     return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident, devices)
 
 
-def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> None:
+def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> dict[str, list]:
     """Trace the user's metrics for one member of each group before compute; refuse one that
-    fails, or returns anything but a number, naming it (``metric_shapes``)."""
+    fails or returns anything but numbers, naming it; return the extra dims of array-valued
+    ones (``metric_shapes``), which must be the same in every compiled group."""
     if not sweep.metrics:
-        return
-    for (_, task, model), (layout, _, _) in zip(groups, plans):
+        return {}
+    found = None
+    for (coords, task, model), (layout, _, _) in zip(groups, plans):
         shapes = metric_shapes(where, sweep.metrics, lambda ms, task=task, model=model: compiled(sweep, task, model, ms),
                                population_inputs(sweep, root, task, layout))
-        check_scalar_metrics(where, shapes)
+        dims = metric_dims(where, sweep.metrics, shapes, tuple(sweep.dims))
+        if found is not None and dims != found:
+            raise ValueError(f"{where}: array metrics change shape across compiled groups (at {coords}: {dims}, "
+                             f"first group: {found}); a metric's dims must be the same for every member")
+        found = dims
+    return found
 
 
 def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrite: bool) -> list | None:

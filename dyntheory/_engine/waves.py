@@ -94,20 +94,33 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
     pending: dict[str, list] = {}  # metrics measured since the last flush, in record order
 
     def write_user(name, block, steps_at=None):
-        """Write a (g, m[, k]) block of the wave into a user-dims array."""
+        """Write a (g, m[, k, *extra]) block of the wave into a user-dims array."""
         if not region:
-            index = sidx if steps_at is None else sidx + (slice(steps_at, steps_at + block.shape[-1]),)
+            index = sidx if steps_at is None else sidx + (slice(steps_at, steps_at + block.shape[2]),)
             st.write(name, index, layout.to_user(block))
             return
-        sel = layout.block_index(sidx, region, extra=0 if steps_at is None else 1)
-        if steps_at is not None:
-            sel += (np.arange(steps_at, steps_at + block.shape[-1])[None, None, :],)
+        if steps_at is None:
+            st.write_block(name, layout.block_index(sidx, region), block)
+            return
+        tail = block.shape[3:]  # an array metric's own axes
+        sel = layout.block_index(sidx, region, extra=1 + len(tail))
+        axes = (block.shape[2],) + tail
+        starts = (steps_at,) + (0,) * len(tail)
+        for i, (n, a) in enumerate(zip(axes, starts)):
+            shape = [1] * (2 + len(axes))
+            shape[2 + i] = n
+            sel += (np.arange(a, a + n).reshape(shape),)
         st.write_block(name, sel, block)
+
+    metric_dims = st.meta.get("metric_dims", {})
 
     def flush():
         for name, items in pending.items():
-            block = np.stack([v for _, v in items], axis=-1)
-            st.ensure(f"metrics/{name}", full_shape, block.dtype, dims, chunks=chunks, fill=np.nan)
+            block = np.stack([v for _, v in items], axis=2)  # (g, m, k, *metric dims)
+            extra = [d for d, _, _ in metric_dims.get(name, ())]
+            sizes = tuple(n for _, n, _ in metric_dims.get(name, ()))
+            st.ensure(f"metrics/{name}", full_shape + sizes, block.dtype, dims + tuple(extra),
+                      chunks=chunks + sizes, fill=np.nan)
             write_user(f"metrics/{name}", block, steps_at=items[0][0])
         pending.clear()
 

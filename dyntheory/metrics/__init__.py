@@ -1,6 +1,9 @@
 """Metrics to record during training: curvature (sharpness, NTK eigenvalue, Hessian-vector products),
-mode strengths of deep linear networks, Fourier progress measures, and ``AtSteps``."""
+mode strengths of deep linear networks, Fourier progress measures, ``AtSteps``, and ``labelled``
+for array-valued metrics (their axes become labelled dims)."""
 
+from dyntheory._config.metric import MetricContext as MetricContext
+from dyntheory._config.metric import labelled as labelled
 from dyntheory.metrics._at_steps import AtSteps as AtSteps
 from dyntheory.metrics._curvature import NTKTopEig as NTKTopEig
 from dyntheory.metrics._curvature import Sharpness as Sharpness

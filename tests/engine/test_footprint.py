@@ -67,7 +67,7 @@ def _estimate(sweep):
     (dict(store=123), r"train: store must be a directory path or None, got 123"),
     (dict(progress="yes"), r"train: progress must be True, False or None, got 'yes'"),
     (dict(overwrite="no"), r"train: overwrite must be True or False, got 'no'"),
-    (dict(resume_every=-1), r"train: resume_every must be a positive number of seconds or None, got -1"),
+    (dict(resume_every=-1), r"train: resume_every must be a number of seconds >= 0 \(0: at every record step\) or None, got -1"),
     (dict(resume_every="5"), r"train: resume_every must be .* got '5'"),
     (dict(resume_every=float("nan")), r"train: resume_every must be .* got nan"),
     (dict(key=1.5), r"train: key must be an int seed"),
