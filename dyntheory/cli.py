@@ -155,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("figures", help="list figure scripts", description="List the figure scripts in "
                    "paper_figs/ with their first docstring line.").set_defaults(fn=cmd_figures)
     sizes = dict(choices=("small", "paper"), default="small",
-                 help="small: seconds to a few minutes on a laptop, the claims checked at reduced "
-                      "statistical power; paper: the published sizes (default: %(default)s)")
+                 help="small: reduced sizes, seconds to a few minutes on a laptop; paper: the sizes "
+                      "of the published figure (default: %(default)s)")
     p = sub.add_parser("run", help="run a sim by name and print its verdicts",
                        description="Run a sim, check its claims and print a verdict per claim, then one "
                                    "summary line. Exit status 0 when every claim holds or fails only as a "
