@@ -57,8 +57,8 @@ from dyntheory import predict
 from sims import grokking_weight_norm as gw
 from theory import grokking_weight_norm as theory
 
-__all__ = ["PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "Config", "analyse", "check", "run",
-           "sweep"]
+__all__ = ["PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "VALUE_PREDICTORS", "Config", "analyse",
+           "check", "loss_scores", "run", "scores", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +106,12 @@ PREDICTORS = {
     "sigmoid": predict.SigmoidJump(n_boot=100),
 }
 SPLITS = ("seed", "config")
+FINAL_LOSS = predict.Value(metric="test_loss")  # the last step's test loss
+VALUE_PREDICTORS = {
+    "population": PREDICTORS["population"],
+    "power_law": predict.PowerLaw(),
+    "last_value": predict.LastValue(),
+}
 
 
 def sweep(cfg: Config) -> dt.Sweep:
@@ -146,9 +152,10 @@ def _clock(ds: xr.Dataset, split: xr.DataArray, cfg: Config) -> xr.DataArray:
 
 
 def analyse(ds: xr.Dataset, cfg: Config, *, key: int = 0) -> xr.Dataset:
-    """Forecasts of every predictor under both splits, stacked over ``split`` and ``predictor``."""
+    """Forecasts of every predictor under both splits, stacked over ``split`` and ``predictor``
+    (grokking) and ``split`` and ``value_predictor`` (the final test loss, ``loss_quantiles``)."""
     truth = predict.outcome(ds, EVENT)
-    fcs, roles = [], []
+    fcs, roles, values = [], [], []
     for by in SPLITS:
         split = _split(ds, cfg, by, key)
         clock = _clock(ds, split, cfg)
@@ -157,14 +164,33 @@ def analyse(ds: xr.Dataset, cfg: Config, *, key: int = 0) -> xr.Dataset:
                for pred in PREDICTORS.values()]
         fcs.append(xr.concat(per, dim=xr.DataArray(list(PREDICTORS), dims="predictor"),
                              combine_attrs="drop_conflicts"))
+        per = [predict.forecast(ds, FINAL_LOSS, cutoff=cfg.cutoff, predictor=pred, seed=key,
+                                split=split if isinstance(pred, predict.Population) else None)
+               for pred in VALUE_PREDICTORS.values()]
+        values.append(xr.concat([f[["quantiles", "used"]] for f in per],
+                                dim=xr.DataArray(list(VALUE_PREDICTORS), dims="value_predictor"),
+                                combine_attrs="drop_conflicts"))
         roles.append(split)
     fc = xr.concat(fcs, dim=xr.DataArray(list(SPLITS), dims="split"), combine_attrs="drop_conflicts")
+    vfc = xr.concat(values, dim=xr.DataArray(list(SPLITS), dims="split"), combine_attrs="drop_conflicts")
     role = xr.concat(roles, dim=xr.DataArray(list(SPLITS), dims="split"))
     out = ds.assign(role=role, p_event=fc.p_event, t_quantiles=fc.t_quantiles, used=fc.used,
                     at_risk=fc.at_risk.isel(split=0, predictor=0, drop=True),
-                    grokked=truth.happened, t_grok=truth.t_event)
+                    grokked=truth.happened, t_grok=truth.t_event,
+                    loss_quantiles=vfc.quantiles, loss_used=vfc.used)
     out.attrs.update({k: fc.attrs[k] for k in ("cutoff", "target", "last_step")})
+    out.attrs["loss_target"] = vfc.attrs["target"]
     return out
+
+
+def loss_scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
+    """``predict.score_forecast`` of the final test loss forecast, on the split's test members."""
+    fc = xr.Dataset({"quantiles": ds.loss_quantiles.sel(split=split, value_predictor=predictor, drop=True),
+                     "used": ds.loss_used.sel(split=split, value_predictor=predictor, drop=True),
+                     "role": ds.role.sel(split=split, drop=True), "at_risk": ds.at_risk},
+                    attrs={"predictor": predictor, "cutoff": ds.attrs["cutoff"],
+                           "target": ds.attrs["loss_target"], "last_step": ds.attrs["last_step"]})
+    return predict.score_forecast(fc, ds[["test_loss"]], members=ds.role.sel(split=split, drop=True) == "test")
 
 
 def scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
@@ -219,6 +245,10 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
        ``±coverage_tol`` of 0.9 (Wilson interval; a member without a time forecast is a miss).
     3. ``lead_<split>``: median lead time above 0 steps at a false-alarm rate <= 10%.
     4. ``beats_curve_<split>``: paired AUROC difference ``population - sigmoid`` above 0.
+    5. ``final_loss_coverage90_<split>``: the final test loss forecast's 90% intervals cover
+       within ``±coverage_tol`` of 0.9 (every held-out member).
+    6. ``final_loss_beats_curve_<split>``: its paired CRPS difference against the per-member
+       power law is below 0.
     The other predictors' AUROC and CRPS are printed in the details.
     """
     cfg = Config.from_attrs(ds)
@@ -253,6 +283,19 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             d[0], (d[1], d[2]), predicted=0.0, side="above", name=f"beats_curve_{split}", n_members=n,
             label="AUROC diff", detail=f"population {float(pop.auroc):.3f} vs sigmoid "
                                        f"{float(s['sigmoid'].auroc):.3f}"))
+        v = {k: loss_scores(ds, split, k) for k in VALUE_PREDICTORS}
+        vp, n_v = v["population"], int(v["population"].n_scored)
+        k_in = int(round(float(vp.coverage_90) * n_v))
+        table = "; ".join(f"{k} CRPS {float(x.crps):.3g}, log score {float(x.log_score):.3g}, 90% "
+                          f"{float(x.coverage_90):.2f}" for k, x in v.items())
+        out.append(dt.interval_verdict(
+            float(vp.coverage_90), _wilson(k_in, n_v), predicted=0.9, tol=cfg.coverage_tol,
+            name=f"final_loss_coverage90_{split}", n_members=n_v, label="coverage-0.9", detail=table))
+        d = predict.compare_forecasts(vp, v["power_law"], on="crps", n_boot=2000)
+        out.append(dt.interval_verdict(
+            d[0], (d[1], d[2]), predicted=0.0, side="below", name=f"final_loss_beats_curve_{split}",
+            n_members=n_v, label="CRPS diff",
+            detail=f"final test loss, population - power law (every held-out member)"))
     return out
 
 

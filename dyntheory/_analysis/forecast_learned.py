@@ -197,7 +197,8 @@ class Population:
             log = bool((y[fit | cal] > 0).all())
             yt = np.log(y) if log else y
             f, c = fit & np.isfinite(yt), cal & np.isfinite(yt)
-            _need(f, "fit members with a finite outcome", z.shape[1])
+            # the ridge keeps fewer members than features solvable
+            _need(f, "fit members with a finite outcome", z.shape[1] if self.ridge == 0 else 5)
             _need(c, "calibration members with a finite outcome")
             b = quantile_regression(z[f], yt[f], levels, ridge=self.ridge)
             q = conformalize(z[c] @ b.T, yt[c], z @ b.T, levels)

@@ -16,7 +16,8 @@ def test_every_verdict_passes_at_small_size(small):
     verdicts = sim.check(small)
     names = {v.name for v in verdicts}
     for split in sim.SPLITS:
-        assert {f"auroc_{split}", f"coverage90_{split}", f"lead_{split}", f"beats_curve_{split}"} <= names
+        assert {f"auroc_{split}", f"coverage90_{split}", f"lead_{split}", f"beats_curve_{split}",
+                f"final_loss_coverage90_{split}", f"final_loss_beats_curve_{split}"} <= names
     failed = [str(v) for v in verdicts if not v.passed]
     assert not failed, "\n".join(failed)
 
@@ -29,14 +30,20 @@ def test_forecasts_never_score_a_member_that_fitted_them(small):
         assert not bool((used & (role == "test")).any())
         s = sim.scores(small, split, "population")
         assert int(s.n_scored) == int(((role == "test") & small.at_risk).sum())
-        # the curve-only baseline reads no outcome at all
+        # the curve-only baselines read no outcome at all
         assert not bool(small.used.sel(split=split, predictor="sigmoid").any())
+        assert not bool(small.loss_used.sel(split=split, value_predictor="power_law").any())
+        loss_used = small.loss_used.sel(split=split, value_predictor="population")
+        assert bool((loss_used == role.isin(["fit", "calibrate"])).all())
+        assert int(sim.loss_scores(small, split, "population").n_scored) == int((role == "test").sum())
 
 
 def test_dataset_layout(small):
     member = ("weight_decay", "train_frac", "seed")
     assert small.p_event.dims == ("split", "predictor", *member)
     assert small.t_quantiles.dims == ("split", "predictor", *member, "level")
+    assert small.loss_quantiles.dims == ("split", "value_predictor", *member, "level")
+    assert (small.loss_quantiles.diff("level") >= 0).all()
     assert list(small.predictor.values) == list(sim.PREDICTORS)
     p = small.p_event.values
     assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
