@@ -8,7 +8,25 @@ Parametrizations (``fan_in`` of the layer, ``s`` the member's traced ``init_scal
   "Tensor Programs V", arXiv 2203.03466, Table 3), relative to ``base_width`` so that at
   ``width == base_width`` it equals ``standard``. Output layer init variance
   ``s^2 base / fan_in^2``. Learning-rate multipliers: SGD input ``fan_out/base``, hidden 1, output
-  ``base/fan_in``; Adam-family input 1, hidden and output ``base/fan_in``.
+  ``base/fan_in``; Adam-family input 1, hidden and output ``base/fan_in``. A layer's bias takes its
+  weight's multiplier (Table 3 puts every bias in the input column: SGD ``fan_out``, Adam 1;
+  this differs for hidden and output biases, which the sims avoid with ``bias=False``).
+
+muP variants (:func:`mup_layer`; ``n`` the layer's width side, ``b`` the base width), each a
+layer ``y = a (x @ theta + bias)`` with ``theta``'s init std and learning-rate multipliers chosen
+so that the function ``w = a theta`` trains exactly as Table 3's (real arithmetic):
+
+- ``readout="init"``: Table 3 (``a = 1``).
+- ``readout="multiplier"``: the readout multiplier ``a = b / n`` of Yang et al. Table 8 (also
+  microsoft/mup's ``MuReadout``): ``theta`` init std ``s / sqrt(b)``, SGD lr ``n / b``, Adam lr 1.
+- ``readout="standard"``: the readout left as in ``standard`` (std ``s / sqrt(n)``, lr 1): a
+  mutant, muP without its readout scaling.
+- ``eps=True``: Adam's ``eps`` scaled like each layer's gradient, ``b / n`` for the input and
+  hidden layers (whose gradients are ``O(1/n)`` under muP) and 1 for the readout (Everett et al.
+  2024, arXiv 2407.05872, section on epsilon; the missing scaling is the nanoGPT-mup bug of arXiv
+  2512.22382). One ``eps`` serves every layer in the optimizer, so the scaling is carried by the
+  multiplier ``a = n / b``: Adam on ``theta = w / a`` with ``eps`` moves ``w`` as Adam on ``w``
+  with ``eps / a``; ``theta``'s Adam lr is divided by ``a`` and its SGD lr by ``a^2``.
 """
 
 from __future__ import annotations
@@ -60,10 +78,13 @@ def check_widths(owner: str, name: str, widths) -> tuple[int, ...]:
 
 
 def dense_init(key, fan_in: int, fan_out: int, scale, parametrization: str, *, role: str,
-               base_width: int, bias: bool) -> dict:
-    """One dense layer's parameters; ``role`` is "input", "hidden" or "output" (for muP)."""
+               base_width: int, bias: bool, mup: dict | None = None) -> dict:
+    """One dense layer's parameters; ``role`` is "input", "hidden" or "output" (for muP);
+    ``mup``, a :func:`mup_layer` table, overrides the ``mup`` init std."""
     z = jax.random.normal(key, (fan_in, fan_out))
-    if parametrization == "ntk":
+    if mup is not None:
+        std = scale * mup["std"] / math.sqrt(fan_in)
+    elif parametrization == "ntk":
         std = scale
     elif parametrization == "mup" and role == "output":
         std = scale * math.sqrt(base_width) / fan_in
@@ -75,14 +96,40 @@ def dense_init(key, fan_in: int, fan_out: int, scale, parametrization: str, *, r
     return params
 
 
-def dense_apply(params: dict, x: jax.Array, parametrization: str) -> jax.Array:
+def dense_apply(params: dict, x: jax.Array, parametrization: str, multiplier: float = 1.0) -> jax.Array:
     w = params["w"]
     y = jnp.sum(x[..., :, None] * w, axis=-2) if w.size <= products.SMALL_LAYER else x @ w
     if parametrization == "ntk":
         y = y / math.sqrt(w.shape[0])
     if "b" in params:
         y = y + params["b"]
-    return y
+    return y if multiplier == 1.0 else multiplier * y
+
+
+READOUTS = ("init", "multiplier", "standard")
+
+
+def mup_layer(role: str, fan_in: int, fan_out: int, base_width: int, *, readout: str = "init",
+              eps: bool = False) -> dict[str, float]:
+    """One layer's muP factors: forward multiplier ``a``, init std relative to ``s / sqrt(fan_in)``
+    (``std``), and learning-rate multipliers ``sgd`` and ``adam`` (see the module docstring).
+
+    Example:
+        >>> mup_layer("hidden", 512, 512, 32)
+        {'a': 1.0, 'std': 1.0, 'sgd': 1.0, 'adam': 0.0625}
+    """
+    n = fan_out if role == "input" else fan_in
+    if role == "output" and readout == "standard":
+        return {"a": 1.0, "std": 1.0, "sgd": 1.0, "adam": 1.0}
+    w_std = math.sqrt(base_width / fan_in) if role == "output" else 1.0
+    sgd = mup_lr_scale(fan_in, fan_out, role, base_width, "sgd")
+    adam = mup_lr_scale(fan_in, fan_out, role, base_width, "adam")
+    a = 1.0
+    if role == "output" and readout == "multiplier":
+        a = base_width / fan_in
+    elif eps and role != "output":
+        a = n / base_width
+    return {"a": a, "std": w_std / a, "sgd": sgd / a ** 2, "adam": adam / a}
 
 
 def mup_lr_scale(fan_in: int, fan_out: int, role: str, base_width: int, optimizer: str) -> float:
