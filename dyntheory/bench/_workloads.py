@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import os
 import time
 
 import jax
@@ -172,8 +171,7 @@ class Engine:
 
 
 def time_engine(w: Workload, n: int, seconds: float) -> dict:
-    """Steady-state seconds per step of the engine's compiled step, the row's peak memory, and the
-    cores the process kept busy while timed."""
+    """Steady-state seconds per step of the engine's compiled step, and the row's peak memory."""
     reset_hwm()
     eng = Engine(w, n)
     t0 = time.perf_counter()
@@ -184,12 +182,8 @@ def time_engine(w: Workload, n: int, seconds: float) -> dict:
     eng.advance(steps)
     per_step = (time.perf_counter() - t0) / steps
     steps = int(np.clip(seconds / max(per_step, 1e-6), 1, 2000))
-    cpu0, t0 = sum(os.times()[:2]), time.perf_counter()
     best = min(timed(eng.advance, steps) for _ in range(3)) / steps
-    # Cores this process kept busy while timed (CPU seconds of all its threads per wall second):
-    # on a shared machine, what the others' load left it.
-    cores = (sum(os.times()[:2]) - cpu0) / (time.perf_counter() - t0)
-    out = {"per_step": best, "hwm": vm_hwm(), "state": eng.state_bytes() / n, "parts": eng.parts.n, "cores": cores}
+    out = {"per_step": best, "hwm": vm_hwm(), "state": eng.state_bytes() / n, "parts": eng.parts.n}
     del eng
     return out
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import os
 import platform
 import time
@@ -271,9 +270,8 @@ def main(argv=None) -> int:
         if args.cpu_devices < 1:
             parser.error(f"--cpu-devices must be a positive integer, got {args.cpu_devices}")
         dt.use_cores(args.cpu_devices)
-    if args.w1_rate is not None:  # one number for targets.one_device_rate, from a fresh process
-        e = time_engine(workloads()["W1"], args.w1_rate, args.seconds or 1.5)
-        print(json.dumps({"rate": args.w1_rate / e["per_step"], "cores": e["cores"], "devices": jax.device_count()}))
+    if args.w1_rate is not None:  # the one-device side of targets.side_by_side, in its own process
+        _targets.serve_rate(args.w1_rate, args.seconds or 1.5)
         return 0
     if args.streaming:
         print(streaming(workloads()["W3"], 1_000_000, 10, 5, 1.0), flush=True)
@@ -334,7 +332,7 @@ def main(argv=None) -> int:
     n_big = 10_000 if 10_000 in sizes["W1"] else max(sizes["W1"])  # 1,000 in a quick run
     pair = _targets.side_by_side(w1, n_big, seconds)
     (here, here_cores), (one, one_cores) = pair["here"], pair["one"]
-    print(f"W1 at {n_big:,} members, timed in turn (best of two rounds each): {here:,.0f} model-steps/s on "
+    print(f"W1 at {n_big:,} members, timed alternately (best of five calls each): {here:,.0f} model-steps/s on "
           f"{_targets.configuration()} ({'the default, one a usable core' if args.cpu_devices is None else '--cpu-devices'}"
           f", {here_cores:.2f} cores busy) against {one:,.0f} on one CPU device ({one_cores:.2f} cores busy): "
           f"{here / one:.2f}x; per busy core {here / here_cores / (one / one_cores):.2f}x", flush=True)

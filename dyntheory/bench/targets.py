@@ -2,7 +2,7 @@
 
 - the default configuration (one CPU device per usable core, ``dt.use_cores``) at least 2x one
   device: the one-device rate comes from a fresh process (jax fixes its device count when it
-  starts), timed in turn with this one's, so that load on a shared machine hits both alike;
+  starts), the two timed alternately, so that load on a shared machine hits both alike;
 - at least 45% of W1's ceiling (``_workloads.ceiling``: its matmul FLOPs at the measured peak,
   then its tanh at the measured rate);
 - at least 300x a per-model PyTorch loop, where torch is installed.
@@ -18,37 +18,72 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import jax
+import numpy as np
 
-from dyntheory.bench._workloads import Workload, ceiling, time_engine
+from dyntheory.bench._workloads import Engine, Workload, ceiling, timed, workloads
 
 TARGETS = {"vs_one_device": 2.0, "of_ceiling": 0.45, "vs_torch_loop": 300.0, "vs_textbook": 5.0}
 
 
-def one_device_rate(n: int, seconds: float) -> tuple[float, float]:
-    """W1's engine at ``n`` members, in model-steps/s, timed in a fresh process on one CPU device,
-    and the cores that process kept busy meanwhile."""
+def _cpu() -> float:
+    return sum(os.times()[:2])  # user and system seconds of every thread of this process
+
+
+def _calibrated(w: Workload, n: int, seconds: float) -> tuple[Engine, int]:
+    """``w``'s engine at ``n`` members, compiled, and the steps one timed call of about
+    ``seconds / 3`` takes."""
+    eng = Engine(w, n)
+    eng.advance(1)  # compiles
+    per_step = timed(eng.advance, 3) / 3
+    return eng, int(np.clip(seconds / 3 / max(per_step, 1e-6), 1, 2000))
+
+
+def _rate(eng: Engine, steps: int) -> tuple[float, float]:
+    """Model-steps/s of the best of three calls of ``steps`` steps, and the cores the process kept
+    busy meanwhile (CPU seconds per wall second: on a shared machine, what others' load left it)."""
+    cpu0, t0 = _cpu(), time.perf_counter()
+    best = min(timed(eng.advance, steps) for _ in range(3)) / steps
+    return eng.n / best, (_cpu() - cpu0) / (time.perf_counter() - t0)
+
+
+def serve_rate(n: int, seconds: float) -> None:
+    """The one-device side of ``side_by_side``, in its own process: set W1 up at ``n`` members,
+    print ``ready``, then time it once for each line read and print the result as JSON."""
+    eng, steps = _calibrated(workloads()["W1"], n, seconds)
+    print(json.dumps({"ready": True, "devices": jax.device_count()}), flush=True)
+    for _ in sys.stdin:
+        rate, cores = _rate(eng, steps)
+        print(json.dumps({"rate": rate, "cores": cores}), flush=True)
+
+
+def side_by_side(w: Workload, n: int, seconds: float, rounds: int = 5) -> dict[str, tuple[float, float]]:
+    """W1 (``w``) at ``n`` members here and in a fresh process on one CPU device (jax fixes its
+    device count when it starts), timed alternately ``rounds`` times each, a call of about
+    ``seconds`` at a time, so that load on a shared machine hits both alike. Returns the best
+    model-steps/s of each with the cores its process kept busy in that call:
+    ``{"here": (rate, cores), "one": (rate, cores)}``."""
     cmd = [sys.executable, "-m", "dyntheory.bench", "--cpu-devices", "1", "--w1-rate", str(n), "--seconds", str(seconds)]
     env = {k: v for k, v in os.environ.items() if k != "DYNTHEORY_DEVICES"}  # --cpu-devices 1 decides
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
-    if out.returncode != 0:
-        raise RuntimeError(f"the one-device W1 timing failed: {out.stderr.strip()[-2000:]}")
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["devices"] == 1, got
-    return got["rate"], got["cores"]
-
-
-def side_by_side(w: Workload, n: int, seconds: float, rounds: int = 2) -> dict[str, tuple[float, float]]:
-    """Best model-steps/s of ``w`` at ``n`` members here and on one device, the two timed in turn
-    (``rounds`` times each), each with the cores its process kept busy in that best round:
-    ``{"here": (rate, cores), "one": (rate, cores)}``."""
-    best = {"here": (0.0, 0.0), "one": (0.0, 0.0)}
-    for _ in range(rounds):
-        e = time_engine(w, n, seconds)
-        best["here"] = max(best["here"], (n / e["per_step"], e["cores"]))
-        best["one"] = max(best["one"], one_device_rate(n, seconds))
-    return best
+    child = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        eng, steps = _calibrated(w, n, seconds)
+        ready = json.loads(child.stdout.readline() or "{}")
+        if ready.get("devices") != 1:
+            raise RuntimeError(f"the one-device W1 timing did not start on one device: {ready}")
+        best = {"here": (0.0, 0.0), "one": (0.0, 0.0)}
+        for _ in range(rounds):
+            best["here"] = max(best["here"], _rate(eng, steps))
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            got = json.loads(child.stdout.readline())
+            best["one"] = max(best["one"], (got["rate"], got["cores"]))
+        return best
+    finally:
+        child.stdin.close()
+        child.wait(timeout=60)
 
 
 def configuration() -> str:

@@ -14,7 +14,7 @@ def test_quick_benchmark_prints_its_table(capsys):
     assert [r.split("|")[1].strip() for r in rows] == ["W1"] * 3 + ["W2"] * 2 + ["W3"] * 3
     assert "recording every  10 steps" in out and "streamed with the memory budget" in out
     # the default configuration beside one device (a fresh process), then the targets
-    assert "W1 at 1,000 members, timed in turn" in out and "on one CPU device:" in out
+    assert "W1 at 1,000 members, timed alternately" in out and "on one CPU device" in out
     assert "targets, W1 at 1,000 members in this configuration" in out and "of the W1 ceiling" in out
 
 
@@ -120,3 +120,12 @@ def test_targets_line_states_each_target_against_its_measurement():
     assert "42% of the W1 ceiling (target >= 45%: MISSED)" in line
     assert "250x a per-model PyTorch loop (target >= 300x: MISSED; the ceiling 600x)" in line
     assert "textbook" not in line
+
+
+@pytest.mark.slow
+def test_side_by_side_times_this_process_and_a_one_device_one_alternately():
+    from dyntheory.bench import targets
+
+    got = targets.side_by_side(bench.workloads()["W1"], 100, 0.2, rounds=2)  # raises unless one device there
+    assert set(got) == {"here", "one"}
+    assert all(rate > 0 and 0 < cores < 64 for rate, cores in got.values())
