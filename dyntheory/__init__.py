@@ -14,9 +14,14 @@ from dyntheory._platform.devices import default_devices as _default_devices
 
 _default_devices()  # before anything below can start jax's backends (they read the count once)
 
+from dyntheory import design as design
+from dyntheory import losses as losses
 from dyntheory import metrics as metrics
 from dyntheory import models as models
+from dyntheory import predict as predict
 from dyntheory import tasks as tasks
+from dyntheory._analysis.effects import effect as effect
+from dyntheory._analysis.effects import event_effect as event_effect
 from dyntheory._analysis.compute_optimal import ComputeOptimal as ComputeOptimal
 from dyntheory._analysis.compute_optimal import compute_optimal as compute_optimal
 from dyntheory._analysis.fits import PowerLawFit as PowerLawFit

@@ -1,7 +1,7 @@
 """What every figure script shares: its command line, running the sim, the verdicts, the PNG.
 
 A script keeps its drawing and whatever numbers it prints besides the verdicts; its ``main`` is
-one call that parses ``--size`` (default ``paper``) and ``--out`` (default ``figures/``), runs and
+one call that parses ``--size`` (default ``small``, as ``dyntheory figure``) and ``--out`` (default ``figures/``), runs and
 checks the sim, draws ``<out>/<stem>.png``, prints the report, the path, every verdict and, last,
 one summary line (``dt.aggregate``): how many claims hold, and each known disagreement of the sim
 (``KNOWN``, with its reason and where it is explained) instead of a bare ``FAIL``::
@@ -35,7 +35,7 @@ __all__ = ["main", "parse_args", "save", "verdict_box"]
 def parse_args(argv: Sequence[str] | None, doc: str) -> argparse.Namespace:
     """The figure command line: ``--size {small,paper}`` and ``--out DIR``."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="paper")
+    parser.add_argument("--size", choices=("small", "paper"), default="small")
     parser.add_argument("--out", default="figures/")
     return parser.parse_args(argv)
 

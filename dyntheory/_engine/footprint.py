@@ -16,7 +16,7 @@ The memory estimate follows the planner (``dyntheory._engine.parts``): one part'
 state counted four times over, ``member_bytes``), the states of one wave held between steps
 (three times), and the population's recorded metrics (and, without a store, its checkpoints).
 It leaves out what XLA's compiler and the runtime take (hundreds of MiB while compiling), and the
-cache-sized chunk activations of a step; the refusal below adds the planner's chunk reserve.
+cache-sized chunk activations of a step.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 
-from dyntheory._platform.memory import CHUNK_RESERVE, memory_budget
+from dyntheory._platform.memory import memory_budget
 
 # Bytes of one array's zarr.json (measured 650-720 on the test sweeps) and of its manifest entry
 # in the root attributes (name and sha256).
@@ -116,7 +116,7 @@ def check_fits(where: str, fp: Footprint, store: str | None, plans: list[tuple],
                              "fewer steps, or choose a store on a larger disk")
     budget = memory_budget(devices=True)
     for _, _, p in plans:
-        one = p.member_bytes + CHUNK_RESERVE
+        one = p.member_bytes  # one member's state in a step, counted four times (``member_bytes``)
         if one > budget:
             raise ValueError(f"{where}: one member's step needs about {_size(one)}, more than the "
                              f"{_size(budget)} of memory available, so the population cannot run even "

@@ -95,9 +95,16 @@ class Parts:
                  member_bytes: int = 0, n_leaves: int = 0, devices: list | None = None):
         self.G, self.M = G, M
         mesh_devices = list(devices) if devices is not None else jax.devices()
-        self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
         self.axis, self.size, self.n = _cut(G, M, max_members, len(mesh_devices))
         self.part_members = part_members(G, M, max_members, len(mesh_devices))  # padding included
+        # A part shards over as many devices as divide one of its axes: replicating it instead
+        # would have every device do all of its work.
+        shape = (G, M) if self.axis is None else (self.size, M) if self.axis == 0 else (G, self.size)
+        k = next(k for k in range(len(mesh_devices), 0, -1) if shape[0] % k == 0 or shape[1] % k == 0)
+        if multi():  # under jax.distributed every process must hold a share: no fewer devices
+            k = len(mesh_devices)
+        mesh_devices = mesh_devices[:k]
+        self.mesh = Mesh(np.array(mesh_devices), ("pop",)) if len(mesh_devices) > 1 else None
         self.per_wave = self.n if resident is None else min(self.n, max(1, resident // self.part_members))
         self.n_waves = math.ceil(self.n / self.per_wave)
         self.state_bytes = state_bytes  # one member's training state (0: not given)
@@ -184,7 +191,7 @@ class Parts:
             return PartitionSpec("pop")
         if m is not None and m % n_dev == 0:
             return PartitionSpec(None, "pop")
-        if not getattr(self, "_warned", False):
+        if m is not None and not getattr(self, "_warned", False):  # group-level arrays replicate by design
             warnings.warn(f"population of shape ({g}, {m}) does not divide over {n_dev} devices; "
                           "replicating instead of sharding", stacklevel=4)
             self._warned = True

@@ -173,9 +173,9 @@ def footprint(where: str, sweep: Sweep, root, plans, store: str | None, overwrit
     meta = _meta(sweep, root, metric_dims)
     meta["config"].update(extra or {})
     fp = estimate(sweep, plans, meta, in_memory=store is None)
-    check_fits(where, fp, store, plans, reused=store_bytes(store) if store is not None else 0)
     if store is None:
         check_memory_store(where, sweep, [parts for _, _, parts in plans])
+    check_fits(where, fp, store, plans, reused=store_bytes(store) if store is not None else 0)
     return fp
 
 
@@ -256,13 +256,14 @@ def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrit
 
 def population(sweep: Sweep, task, model) -> Population:
     opt = OptSpec(sweep.optimizer, sweep.schedule, sweep.steps, sweep.warmup)
-    return Population(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics)
+    return Population(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics,
+                      loss=sweep.loss)
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(task, model, opt: OptSpec, batch_size, metrics) -> dict:
+def _compiled(task, model, opt: OptSpec, batch_size, metrics, loss=None) -> dict:
     # Keyed on the static configuration, so repeated train calls reuse jit caches.
-    return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics).build()
+    return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss).build()
 
 
 def compiled(sweep: Sweep, task, model, metrics: tuple | None = None) -> dict:
@@ -270,7 +271,7 @@ def compiled(sweep: Sweep, task, model, metrics: tuple | None = None) -> dict:
     # A constant schedule does not depend on the run length: share executables across lengths.
     steps = 0 if sweep.schedule == "constant" else sweep.steps
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
-    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics if metrics is None else metrics)
+    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics if metrics is None else metrics, sweep.loss)
 
 
 def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:

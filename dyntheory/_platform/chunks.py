@@ -80,8 +80,9 @@ def l2_bytes(caches: str = "/sys/devices/system/cpu/cpu0/cache") -> int | None:
 
 
 def usable_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may run on: its affinity, bounded by a cgroup CPU quota."""
+    from dyntheory._platform.devices import usable_cores as counted
+    return counted()
 
 
 def jaxpr_bytes(jaxpr, largest_dot: bool = False) -> int:

@@ -135,7 +135,8 @@ def textbook(w: Workload, n: int, steps: int) -> tuple:
     sweep = w.sweep(n, steps, [0, steps])
     (_, task, model), = sweep.static_groups()
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
-    member = Member(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics)
+    member = Member(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics,
+                    loss=sweep.loss)
     train_one = functools.partial(reference.train_one, member, steps=steps, record=())
     return jax.jit(jax.vmap(train_one)), reference.flat_inputs(sweep, jax.random.key(0), task, Layout(sweep))
 

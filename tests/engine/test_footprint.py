@@ -46,9 +46,11 @@ def test_store_too_large_for_free_disk_refused_before_compute(tmp_path, monkeypa
 
 
 def test_population_that_cannot_run_even_streamed_refused(monkeypatch):
-    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(64 << 20))  # less than one step's chunk reserve
-    with pytest.raises(ValueError, match="cannot run even streamed"):
-        dt.train(_sweep(), key=0)
+    monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(64 << 20))
+    big = dt.models.MLP(widths=(4096, 4096))  # 17M parameters: one member's step needs ~270 MB
+    with pytest.raises(ValueError, match="one member's step needs about .* cannot run even streamed"):
+        dt.train(_sweep(model=big), key=0)
+    dt.train(_sweep(steps=2, record=2), key=0)  # a small model runs in that budget
 
 
 def test_memory_estimate_grows_with_population():

@@ -112,6 +112,8 @@ def test_hinge_on_a_binary_task_is_trained_on_and_recorded():
     loss, acc = h["metrics"]["train_loss"], h["metrics"]["test_acc"]
     np.testing.assert_array_equal(loss[:, 0], 1.0)
     assert (loss[:, -1] < 0.5 * loss[:, 0]).all() and (acc[:, -1] > 0.9).all()
+    run = dt.train(sweep, key=0)  # the engine trains on and records the same loss
+    np.testing.assert_allclose(run.metrics.train_loss.values, loss, rtol=1e-5)
 
 
 def test_a_custom_loss_is_fingerprinted_into_the_config():

@@ -121,7 +121,7 @@ def test_a_device_smaller_than_the_host_cuts_the_population_into_waves(monkeypat
     layout = Layout(sweep)
     fns = _train.compiled(sweep, sweep.task, sweep.model)
     assert _train.make_parts(sweep, layout, fns, None).n_waves == 1
-    monkeypatch.setattr(_parts, "device_memory", lambda: 1)
+    monkeypatch.setattr(_parts, "device_memory", lambda: 4096)  # a few members' worth (2 KiB each in a step)
     monkeypatch.setenv("DYNTHEORY_STEP_BYTES", str(1))  # parts of one member of each group
     parts = _train.make_parts(sweep, layout, fns, None)
     assert (parts.axis, parts.n, parts.per_wave, parts.n_waves) == (1, 4, 1, 4)
@@ -293,3 +293,20 @@ def test_chunks_of_a_sharded_population_stay_sharded(sweep, cap):
     assert got["gathers"] == 0
     single = dt.train(small_sweep(**sweep), key=2).metrics.train_loss.values
     np.testing.assert_allclose(np.asarray(got["loss"]), single, rtol=1e-12, atol=0)
+
+
+def test_a_population_shards_over_the_devices_that_divide_it():
+    """A part that does not divide over every device shards over as many as divide one of its
+    axes (replicating it would have every device do all its work), without a warning."""
+    code = """
+import warnings, jax
+from dyntheory._engine.parts import Parts
+warnings.simplefilter("error")
+size = lambda p: 1 if p.mesh is None else p.mesh.devices.size
+print(size(Parts(3, 5, 100)), size(Parts(1, 7, 100)), size(Parts(8, 2, 100)), size(Parts(2, 6, 100)))
+"""
+    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4").strip()
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, XLA_FLAGS=flags), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["3", "1", "4", "3"]
