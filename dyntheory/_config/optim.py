@@ -19,7 +19,24 @@ class OptSpec(NamedTuple):
     warmup: int
 
 
+# The decay phase of warmup-stable-decay: the last 20% of the steps, as in Hägele et al. 2024
+# (arXiv 2405.18392), whose cooldowns of 10-20% matched cosine.
+WSD_DECAY = 0.2
+
+
+def wsd_schedule(lr, steps: int, warmup: int, decay: float = WSD_DECAY):
+    """Warmup-stable-decay (Hu et al. 2024, MiniCPM, arXiv 2404.06395): linear warm-up over
+    ``warmup`` steps, constant ``lr``, then linear to 0 over the last ``decay`` of the steps."""
+    start = max(warmup, steps - max(int(round(decay * steps)), 1))
+    return optax.join_schedules([optax.linear_schedule(0.0, lr, max(warmup, 1)),
+                                 optax.constant_schedule(lr),
+                                 optax.linear_schedule(lr, 0.0, max(steps - start, 1))],
+                                boundaries=[max(warmup, 1) if warmup else 0, start])
+
+
 def _schedule(spec: OptSpec, lr):
+    if spec.schedule == "wsd":
+        return wsd_schedule(lr, spec.steps, spec.warmup)
     if spec.schedule == "constant":
         return lambda count: lr
     if spec.schedule == "cosine":

@@ -24,7 +24,7 @@ from dyntheory._config.size import SEED_LIMIT, check_population
 from dyntheory.tasks._base import KIND_METRICS, check_batches, check_task
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
-SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine")
+SCHEDULES = ("constant", "cosine", "linear", "warmup_cosine", "wsd")
 DTYPES = ("float32", "float64")
 # Where each hyperparameter must live; (low, high, low_inclusive).
 _HP_RANGE = {
@@ -105,7 +105,8 @@ class Sweep:
         lr, momentum, weight_decay, init_scale, b1, b2, eps: default hyperparameters; any of them
             may be swept in ``axes`` and then varies per member without recompiling.
         schedule: learning-rate schedule over ``steps`` (``warmup`` steps of linear warm-up for
-            ``warmup_cosine``).
+            ``warmup_cosine`` and ``wsd``; ``wsd`` is warmup-stable-decay: constant, then a
+            linear decay to 0 over the last 20% of the steps).
         axes: name -> values. Names are hyperparameters above, stream seeds (``task_seed``,
             ``init_seed``, ``data_seed``, ``noise_seed``), or fields of the task or model. Task
             fields that only change values (e.g. ``noise``) are traced; fields that change shapes
@@ -228,9 +229,9 @@ class Sweep:
                 only = " or ".join(f"optimizer={u!r}" for u in users)
                 raise ValueError(f"{what} has no effect with optimizer={self.optimizer!r}: only {only} "
                                  f"reads {name}; leave it at its default {defaults[name]!r}, or use {only}")
-        if self.warmup and self.schedule != "warmup_cosine":
+        if self.warmup and self.schedule not in ("warmup_cosine", "wsd"):
             raise ValueError(f"Sweep.warmup={self.warmup} has no effect with schedule={self.schedule!r}; "
-                             "only 'warmup_cosine' warms up")
+                             "only 'warmup_cosine' and 'wsd' warm up")
 
     def _checked_record(self) -> tuple[int, ...]:
         if self.record is None:
