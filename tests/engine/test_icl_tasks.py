@@ -123,3 +123,16 @@ def test_float64_draws():
     with jax.enable_x64(True):
         _, b = draw(TASKS[0])
         assert b.x.dtype == jnp.float64
+
+
+def test_repeated_tokens_with_a_random_period_repeat_cyclically():
+    task = RepeatedTokens(vocab=8, prefix=6, min_prefix=2, n_test=4)
+    b = task.sample({}, K(3), 64, {})
+    s = np.concatenate([np.asarray(b.x), np.asarray(b.y)[:, -1:]], axis=1)
+    periods = set()
+    for row in s:
+        L = next(L for L in range(2, 7) if np.array_equal(row[L:], row[:-L]))
+        periods.add(L)
+    assert periods == {2, 3, 4, 5, 6} or len(periods) >= 4
+    with pytest.raises(ValueError, match="min_prefix"):
+        RepeatedTokens(vocab=8, prefix=4, min_prefix=5)
