@@ -110,7 +110,8 @@ class Sweep:
         axes: name -> values. Names are hyperparameters above, stream seeds (``task_seed``,
             ``init_seed``, ``data_seed``, ``noise_seed``), or fields of the task or model. Task
             fields that only change values (e.g. ``noise``) are traced; fields that change shapes
-            (``widths``, ``depth``, ``train_frac``, ``n_bits``...) become compiled groups.
+            (``widths``, ``depth``, ``train_frac``, ``n_bits``...) become compiled groups, as
+            does ``batch_size`` (one group per value; ``None`` is full batch for finite tasks).
         seeds: number of replicate seeds (0..seeds-1) or an explicit sequence of distinct seed
             values in ``[0, 2**32)``. A population whose recorded metrics and inputs alone would
             pass half this machine's memory is refused here (``dyntheory._config.size``).
@@ -180,8 +181,10 @@ class Sweep:
         set_("warmup", integer("Sweep.warmup", self.warmup, minimum=0, maximum=self.steps))
         for name in HPARAMS:
             set_(name, _check_hparam(name, getattr(self, name), f"Sweep.{name}"))
+        swept_batch = isinstance(self.axes, Mapping) and "batch_size" in self.axes or \
+            not isinstance(self.axes, Mapping) and any(k == "batch_size" for k, _ in self.axes)
         if self.batch_size is None:
-            if not self.task.finite:
+            if not self.task.finite and not swept_batch:
                 raise ValueError(f"Sweep.batch_size must be an integer for a streaming task "
                                  f"({type(self.task).__name__} without n_train), got None")
         elif not is_integer(self.batch_size) or self.batch_size < 1:
@@ -207,12 +210,13 @@ class Sweep:
         for coords, task, model in self.static_groups():
             model.check(task.spec())
             n = getattr(task, "n_train", None) if task.finite else None
-            if self.batch_size is not None and n is not None and self.batch_size > n:
+            batch = self.group_batch_size(coords)
+            if batch is not None and n is not None and batch > n:
                 at = f" at {coords}" if coords else ""
-                raise ValueError(f"Sweep.batch_size={self.batch_size} is larger than the {n} training examples of "
+                raise ValueError(f"Sweep.batch_size={batch} is larger than the {n} training examples of "
                                  f"{type(task).__name__}{at}, which would silently train full batch; use "
                                  f"batch_size=None for full batch, or at most {n}")
-            check_batches(task, self.batch_size)  # abstractly: shapes only, no compute
+            check_batches(task, batch)  # abstractly: shapes only, no compute
         self._refuse_inert()
 
     def _refuse_inert(self) -> None:
@@ -283,6 +287,10 @@ class Sweep:
                     checked.append(_check_hparam(name, v, f"{where}[{i}]"))
                 elif kind == "stream":
                     checked.append(integer(f"{where}[{i}]", v, minimum=0, maximum=SEED_LIMIT - 1))
+                elif kind == "run_static":  # batch_size: a compiled group per value
+                    if v is None and not self.task.finite:
+                        raise ValueError(f"{where}[{i}] = None (full batch) needs a finite task")
+                    checked.append(None if v is None else integer(f"{where}[{i}]", v, minimum=1))
                 else:
                     owner = self.task if kind.startswith("task") else self.model
                     if isinstance(v, list):
@@ -297,9 +305,12 @@ class Sweep:
         return tuple(out)
 
     def axis_kind(self, name: str) -> str:
-        """``hparam``, ``stream``, ``task_traced``, ``task_static`` or ``model_static``."""
+        """``hparam``, ``stream``, ``task_traced``, ``task_static``, ``model_static`` or
+        ``run_static`` (``batch_size``: each value its own compiled group)."""
         if name in HPARAMS:
             return "hparam"
+        if name == "batch_size":
+            return "run_static"
         if name in STREAM_SEED_AXES:
             return "stream"
         if name == "seed":
@@ -309,7 +320,7 @@ class Sweep:
             return "task_traced" if name in type(self.task).traced_fields else "task_static"
         if dataclasses.is_dataclass(self.model) and name in {f.name for f in dataclasses.fields(self.model)}:
             return "model_static"
-        allowed = sorted(set(HPARAMS) | set(STREAM_SEED_AXES) | task_fields
+        allowed = sorted(set(HPARAMS) | set(STREAM_SEED_AXES) | task_fields | {"batch_size"}
                          | ({f.name for f in dataclasses.fields(self.model)} if dataclasses.is_dataclass(self.model) else set()))
         raise ValueError(f"Sweep.axes has unknown axis {name!r}; allowed: {allowed}")
 
@@ -334,9 +345,16 @@ class Sweep:
     def n_members(self) -> int:
         return int(np.prod(self.shape))
 
+    STATIC_KINDS = ("task_static", "model_static", "run_static")
+
+    def group_batch_size(self, coords: dict[str, Any]) -> int | None:
+        """The batch size of the compiled group at static ``coords`` (``batch_size`` may be an axis)."""
+        return coords.get("batch_size", self.batch_size)
+
     def static_groups(self) -> list[tuple[dict[str, Any], Any, Any]]:
-        """(static coordinates, task, model) per compiled group, in grid order."""
-        names = self.names("task_static", "model_static")
+        """(static coordinates, task, model) per compiled group, in grid order; the group's batch
+        size is ``group_batch_size(coords)``."""
+        names = self.names(*self.STATIC_KINDS)
         axes = self.axes_dict
         out = []
         for combo in itertools.product(*(axes[n] for n in names)):

@@ -149,8 +149,8 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     _check_alive(run, new, where, step)
     with jax.enable_x64(new.dtype == "float64"):
         devices = lapack_devices("branch", new, new.static_groups(), store, overwrite)
-        plans = [plan_group(new, task, model, max_members, max_resident, devices)
-                 for _, task, model in new.static_groups()]
+        plans = [plan_group(new, task, model, max_members, max_resident, devices, coords)
+                 for coords, task, model in new.static_groups()]
         mdims = check_metrics("branch", new, root, new.static_groups(), plans)
     fp = footprint("branch", new, root, plans, store, overwrite, extra={"branch": origin}, metric_dims=mdims)
     with writing(store, "branch"):

@@ -86,8 +86,8 @@ def train(sweep: Sweep, *, key) -> list[dict]:
     results = []
     with jax.enable_x64(sweep.dtype == "float64"):
         for coords, task, model in sweep.static_groups():
-            run = population(task, model, opt, sweep.batch_size, sweep.metrics, sweep.steps, sweep.record,
-                             sweep.loss)
+            run = population(task, model, opt, sweep.group_batch_size(coords), sweep.metrics, sweep.steps,
+                             sweep.record, sweep.loss)
             metrics, final = run(*flat_inputs(sweep, root, task, layout))
             user = lambda x: layout.to_user(np.asarray(x).reshape((layout.G, layout.M) + x.shape[1:]))  # noqa: E731
             results.append({"coords": coords, "metrics": {k: user(v) for k, v in metrics.items()},

@@ -52,7 +52,7 @@ def _meta(sweep: Sweep, key, metric_dims: dict | None = None) -> dict[str, Any]:
         "dims": list(sweep.dims), "shape": list(sweep.shape),
         "coords": {n: [coord_label(v) for v in vals] for n, vals in sweep.axes} | {"seed": list(sweep.seeds)},
         "record": list(sweep.record), "checkpoints": list(sweep.checkpoints),
-        "static_dims": list(sweep.names("task_static", "model_static")),
+        "static_dims": list(sweep.names(*sweep.STATIC_KINDS)),
         "metrics": list(sweep.metric_names), "dtype": sweep.dtype,
         "group_dims": list(Layout(sweep).group_dims), "member_dims": list(Layout(sweep).member_dims),
     }
@@ -139,7 +139,8 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
     groups = sweep.static_groups()
     with jax.enable_x64(sweep.dtype == "float64"):
         devices = lapack_devices("train", sweep, groups, store, overwrite)
-        plans = [plan_group(sweep, task, model, max_members, max_resident, devices) for _, task, model in groups]
+        plans = [plan_group(sweep, task, model, max_members, max_resident, devices, coords)
+                 for coords, task, model in groups]
         mdims = check_metrics("train", sweep, root, groups, plans)
     fp = footprint("train", sweep, root, plans, store, overwrite, metric_dims=mdims)
     with writing(store, "train"):
@@ -211,10 +212,10 @@ def check_memory_store(where: str, sweep: Sweep, parts: list[Parts]) -> None:
                          "available); pass store=<a directory>, or fewer checkpoints")
 
 
-def plan_group(sweep: Sweep, task, model, max_members, max_resident, devices: list | None = None
-               ) -> tuple[Layout, dict, Parts]:
+def plan_group(sweep: Sweep, task, model, max_members, max_resident, devices: list | None = None,
+               coords: dict | None = None) -> tuple[Layout, dict, Parts]:
     layout = Layout(sweep)
-    fns = compiled(sweep, task, model)
+    fns = compiled(sweep, task, model, coords=coords)
     return layout, fns, make_parts(sweep, layout, fns, max_members, max_resident, devices)
 
 
@@ -226,7 +227,8 @@ def check_metrics(where: str, sweep: Sweep, root, groups, plans) -> dict[str, li
         return {}
     found = None
     for (coords, task, model), (layout, _, _) in zip(groups, plans):
-        shapes = metric_shapes(where, sweep.metrics, lambda ms, task=task, model=model: compiled(sweep, task, model, ms),
+        shapes = metric_shapes(where, sweep.metrics,
+                               lambda ms, task=task, model=model, c=coords: compiled(sweep, task, model, ms, coords=c),
                                population_inputs(sweep, root, task, layout))
         dims = metric_dims(where, sweep.metrics, shapes, tuple(sweep.dims))
         if found is not None and dims != found:
@@ -246,9 +248,9 @@ def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrit
     if not overwrite and Store.exists(store) and Store.open(store).meta["complete"]:
         return None
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
-    for _, task, model in groups:
-        devices = lapack_fallback(where, sweep.metrics, lambda metrics, task=task, model=model:
-                                  lapack_calls(compiled(sweep, task, model, metrics), task, dtype))
+    for coords, task, model in groups:
+        devices = lapack_fallback(where, sweep.metrics, lambda metrics, task=task, model=model, c=coords:
+                                  lapack_calls(compiled(sweep, task, model, metrics, coords=c), task, dtype))
         if devices is not None:
             return devices
     return None
@@ -266,12 +268,14 @@ def _compiled(task, model, opt: OptSpec, batch_size, metrics, loss=None) -> dict
     return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss).build()
 
 
-def compiled(sweep: Sweep, task, model, metrics: tuple | None = None) -> dict:
-    """The population functions of ``sweep`` (with ``metrics`` instead of its own, if given)."""
+def compiled(sweep: Sweep, task, model, metrics: tuple | None = None, coords: dict | None = None) -> dict:
+    """The population functions of ``sweep``'s group at static ``coords`` (with ``metrics``
+    instead of its own, if given)."""
     # A constant schedule does not depend on the run length: share executables across lengths.
     steps = 0 if sweep.schedule == "constant" else sweep.steps
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
-    return _compiled(task, model, opt, sweep.batch_size, sweep.metrics if metrics is None else metrics, sweep.loss)
+    return _compiled(task, model, opt, sweep.group_batch_size(coords or {}),
+                     sweep.metrics if metrics is None else metrics, sweep.loss)
 
 
 def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:
