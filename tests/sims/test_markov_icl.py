@@ -1,0 +1,34 @@
+"""sims/markov_icl.py: a unigram plateau, then a fall toward the bigram level."""
+
+import pytest
+
+from sims import markov_icl as sim
+
+KNOWN = {k.name for k in sim.KNOWN}
+
+
+@pytest.fixture(scope="module")
+def small():
+    return sim.run("small")
+
+
+def test_verdicts_pass_except_the_documented_short_training(small):
+    verdicts = {v.name: v for v in sim.check(small)}
+    assert set(verdicts) == {"unigram_plateau", "bigram_level", "order"}
+    failed = [str(v) for n, v in verdicts.items() if not v.passed and n not in KNOWN]
+    assert not failed, "\n".join(failed)
+    bigram = verdicts["bigram_level"]
+    # above the bigram level, never below it (Bayes-optimal), if it fails
+    assert bigram.passed or (bigram.status == "KNOWN" and bigram.interval[0] > 0), str(bigram)
+
+
+def test_levels_are_ordered(small):
+    a = small.attrs
+    assert a["level_uniform"] > a["level_unigram"] > a["level_bigram"]
+    assert small.plateau_loss.dims == ("seed",)
+
+
+@pytest.mark.slow
+def test_paper_size():
+    failed = [str(v) for v in sim.check(sim.run("paper")) if not v.passed]
+    assert not failed, "\n".join(failed)
