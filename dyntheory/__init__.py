@@ -49,6 +49,8 @@ from dyntheory._analysis.verdict import Verdict as Verdict
 from dyntheory._analysis.verdict import aggregate as aggregate
 from dyntheory._analysis.verdict import interval_verdict as interval_verdict
 from dyntheory._analysis.verdict import mark_known as mark_known
+from dyntheory._config.axes import derived as derived
+from dyntheory._config.axes import zipped as zipped
 from dyntheory._config.hparams import HParams as HParams
 from dyntheory._config.metric import FnMetric as FnMetric
 from dyntheory._config.metric import Metric as Metric

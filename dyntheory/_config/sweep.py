@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from dyntheory._config.axes import Derived, Zipped, check_derived, check_zipped
 from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.fingerprint import fingerprint, plain_repr
 from dyntheory._config.hparams import HPARAMS
@@ -67,6 +68,16 @@ def _identity(value):
     except TypeError:
         return ("repr", repr(value))
     return ("value", value)
+
+
+def _swept_hparams(value) -> tuple[str, ...]:
+    """Hyperparameters an axis value sets besides its own name: a zipped axis's components, a
+    derived axis's target."""
+    if isinstance(value, Zipped):
+        return value.names
+    if isinstance(value, Derived):
+        return (value.target,)
+    return ()
 
 
 def _refuse_repeats(where: str, name: str, values: tuple, checked: list) -> None:
@@ -223,7 +234,7 @@ class Sweep:
         """A hyperparameter the optimizer never reads, or a warm-up the schedule never does, is a
         mistake: refuse it unless it stays at its default (or, for momentum, 0: plain SGD)."""
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        swept = dict(self.axes)
+        swept = set(dict(self.axes)) | {c for v in dict(self.axes).values() for c in _swept_hparams(v)}
         for name, users in _USED_BY.items():
             if self.optimizer in users:
                 continue
@@ -271,9 +282,18 @@ class Sweep:
 
     def _checked_axes(self) -> tuple[tuple[str, tuple], ...]:
         out = []
-        for name, values in dict(self.axes).items():
+        raw = dict(self.axes)
+        for name, values in raw.items():
             where = f"Sweep.axes[{name!r}]"
             kind = self.axis_kind(name)
+            if kind in ("zipped", "derived"):
+                others = {n for n in raw if n != name} | {c for n, v in raw.items() if n != name
+                                                          for c in _swept_hparams(v)}
+                values = (check_zipped(where, name, values, _check_hparam, others) if kind == "zipped"
+                          else check_derived(where, name, values, others))
+                _refuse_repeats(where, name, tuple(values), list(values))
+                out.append((name, values))
+                continue
             if isinstance(values, (str, bytes)):
                 values = (values,)
             elif not isinstance(values, Iterable):
@@ -305,8 +325,14 @@ class Sweep:
         return tuple(out)
 
     def axis_kind(self, name: str) -> str:
-        """``hparam``, ``stream``, ``task_traced``, ``task_static``, ``model_static`` or
-        ``run_static`` (``batch_size``: each value its own compiled group)."""
+        """``hparam``, ``stream``, ``task_traced``, ``task_static``, ``model_static``,
+        ``run_static`` (``batch_size``: each value its own compiled group), ``zipped`` or
+        ``derived`` (``dt.zipped``, ``dt.derived``: traced, like hyperparameters)."""
+        value = dict(self.axes).get(name) if isinstance(self.axes, (Mapping, tuple)) else None
+        if isinstance(value, Zipped):
+            return "zipped"
+        if isinstance(value, Derived):
+            return "derived"
         if name in HPARAMS:
             return "hparam"
         if name == "batch_size":
@@ -393,7 +419,8 @@ class Sweep:
                 # The fingerprint makes a changed body, or closed-over constant, another sweep.
                 v = {k: {"metric": describe(m), "fingerprint": metric_fingerprint(m)} for k, m in v}
             elif f.name == "axes":
-                v = [[k, [_jsonable(x) for x in vals]] for k, vals in v]
+                v = [[k, vals.config() if isinstance(vals, (Zipped, Derived)) else [_jsonable(x) for x in vals]]
+                     for k, vals in v]
             out[f.name] = _jsonable(v)
         return out
 

@@ -24,7 +24,8 @@ from dyntheory._engine.layout import Layout
 from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
 from dyntheory._engine.store import writing
 from dyntheory._engine.train import (_open_store, check_call, check_metrics, check_sizes, finished, footprint,
-                                    initial_parts, lapack_devices, plan_group, population_inputs, progress_bar)
+                                    group_inputs, initial_parts, lapack_devices, plan_group, population_inputs,
+                                    progress_bar)
 from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
@@ -32,11 +33,22 @@ BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
 
 def _per_member(da: xr.DataArray, layout: Layout, coords: dict[str, Any]) -> np.ndarray:
     """A DataArray over (some of) a run's dims, read at every member of one static group: (G, M)."""
+    zipped = set(layout.sweep.names("zipped"))  # their (G, M) coordinate is a position: isel
     sel = {d: coord_label(coords[d]) if d in coords else xr.DataArray(layout.coord(d), dims=("_g", "_m"))
-           for d in da.dims}
+           for d in da.dims if d not in zipped}
     out = da.sel(sel) if sel else da
+    at = {d: xr.DataArray(layout.coord(d), dims=("_g", "_m")) for d in da.dims if d in zipped}
+    out = out.isel(at) if at else out
     out = out.broadcast_like(xr.DataArray(np.zeros((layout.G, layout.M)), dims=("_g", "_m")))
     return np.asarray(out.transpose("_g", "_m"))
+
+
+def _wanted(sweep, name: str, want) -> list:
+    """The values ``where[name]`` names: one value, or a list (a set, a tuple) of them; on a
+    zipped axis a tuple is one value (its components)."""
+    if name in sweep.names("zipped") and isinstance(want, tuple):
+        return [want]
+    return list(want) if isinstance(want, (list, tuple, set)) else [want]
 
 
 def _mask(layout: Layout, coords: dict[str, Any], where) -> np.ndarray:
@@ -44,9 +56,12 @@ def _mask(layout: Layout, coords: dict[str, Any], where) -> np.ndarray:
         return _per_member(where, layout, coords).astype(bool)
     mask = np.ones((layout.G, layout.M), bool)
     for name, want in where.items():
-        wanted = want if isinstance(want, (list, tuple, set)) else [want]
+        wanted = _wanted(layout.sweep, name, want)
         if name in coords:  # a static axis: the whole compiled group is in or out
             mask &= any(same_label(w, coords[name]) for w in wanted)
+        elif name in layout.sweep.names("zipped"):  # its (G, M) coordinate is the position along it
+            at = [i for i, v in enumerate(layout.values[name]) if any(same_label(w, v) for w in wanted)]
+            mask &= np.isin(layout.coord(name), at)
         else:
             mask &= np.isin(layout.coord(name), [coord_label(w) for w in wanted])
     return mask
@@ -80,7 +95,7 @@ def _check_where(where, run: Run, sweep):
     for name, want in where.items():
         if name not in dims:
             raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(dims)}")
-        wanted = want if isinstance(want, (list, tuple, set)) else [want]
+        wanted = _wanted(sweep, name, want)
         grid = run.coords[name]
         missing = [w for w in wanted if not any(same_label(w, g) for g in grid)]
         if missing:
@@ -186,10 +201,10 @@ def _branch_into(run, new, root, step, changes, where, store, overwrite, origin,
     branched = np.zeros(new.shape, bool)
     with jax.enable_x64(new.dtype == "float64"), \
             progress_bar((steps - step) * len(groups), show, "branch", fp) as bar:
-        for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+        for gid, ((coords, task, model), (layout, fns, parts)) in enumerate(zip(groups, plans)):
             parts = resumed_parts(st, gid, parts)
             mask = _mask(layout, coords, where)
-            hps = layout.hparams(jnp.float64 if new.dtype == "float64" else jnp.float32)
+            hps = group_inputs(new, root, st, coords, task, model, layout)[0]  # derived ones included
             hps = dataclasses.replace(hps, **{
                 k: jnp.where(jnp.asarray(mask), jnp.asarray(v, getattr(hps, k).dtype), getattr(hps, k))
                 for k, v in changes.items()})

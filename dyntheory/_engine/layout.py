@@ -25,8 +25,10 @@ class Layout:
     def __init__(self, sweep):
         self.sweep = sweep
         axes = sweep.axes_dict
-        self.values = {**{n: axes[n] for n in sweep.names("hparam", "stream", "task_traced")},
+        self.values = {**{n: tuple(axes[n]) for n in sweep.names("hparam", "stream", "task_traced", "zipped", "derived")},
                        "seed": sweep.seeds}
+        # A zipped axis's components: hyperparameter -> (its axis, its values along it).
+        self.zipped = {c: (n, axes[n].values_of(c)) for n in sweep.names("zipped") for c in axes[n].names}
         self.dims = tuple(n for n in sweep.dims if n in self.values)  # user order
         is_group = lambda n: n == "seed" or (  # noqa: E731
             sweep.axis_kind(n) in GROUP_KINDS and n != "init_seed")
@@ -44,6 +46,11 @@ class Layout:
     def coord(self, name: str) -> np.ndarray:
         """The (G, M) array of a traced coordinate's value (defaults where not swept)."""
         internal = self.group_dims + self.member_dims
+        if name in self.zipped:
+            axis, vals = self.zipped[name]
+            return self._broadcast(axis, np.asarray(vals, dtype=float))
+        if name in internal and name in self.sweep.names("zipped"):
+            return self._broadcast(name, np.arange(len(self.values[name])))  # positions along it
         if name in internal:
             vals = np.asarray(self.values[name])
             shape = [1] * len(internal)
@@ -55,6 +62,12 @@ class Layout:
         if name.endswith("_seed"):
             return np.zeros((self.G, self.M), dtype=np.int64)
         return np.full((self.G, self.M), getattr(self.sweep.task, name))
+
+    def _broadcast(self, axis: str, vals: np.ndarray) -> np.ndarray:
+        internal = self.group_dims + self.member_dims
+        shape = [1] * len(internal)
+        shape[internal.index(axis)] = len(vals)
+        return np.broadcast_to(vals.reshape(shape), self.group_shape + self.member_shape).reshape(self.G, self.M)
 
     def hparams(self, dtype) -> HParams:
         return HParams(**{n: jnp.asarray(self.coord(n), dtype) for n in HPARAMS})

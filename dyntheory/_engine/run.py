@@ -112,6 +112,13 @@ class Run:
             for d, n, labels in entries:
                 coords[d] = _index(labels) if labels is not None else np.arange(n)
         data["diverged_at"] = (dims, self.store.read("diverged_at"))
+        if "derived" in self.store.group:  # hyperparameters set per member from its initial state
+            for target in sorted(self.store.group["derived"].array_keys()):
+                data[target] = (dims, self.store.read(f"derived/{target}"))
+        for name, values in self.meta["config"].get("axes", []):
+            if isinstance(values, dict) and "zipped" in values:  # each component along its axis
+                for comp, vals in values["zipped"].items():
+                    coords[comp] = (name, vals)
         if "branched" in self.store.group:
             data["branched"] = (dims, self.store.read("branched"))
         attrs = {"config": json.dumps(self.meta["config"], sort_keys=True),

@@ -18,6 +18,7 @@ from dyntheory._config.hparams import HPARAMS, HParams
 from dyntheory._config.optim import OptSpec
 from dyntheory._config.random import as_key, key_record
 from dyntheory._config.sweep import Sweep
+from dyntheory._engine.derive import derive_hparams
 from dyntheory._engine.footprint import Footprint, check_fits, estimate
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.lowering import lapack_calls
@@ -27,7 +28,7 @@ from dyntheory._engine.parts import (Parts, default_max_members, default_residen
 from dyntheory._engine.population import Population
 from dyntheory._engine.run import Run, coord_label
 from dyntheory._engine.store import Store, store_bytes, writing
-from dyntheory._engine.waves import resumed_parts, run_group
+from dyntheory._engine.waves import resumed_parts, run_group, static_index
 from dyntheory._platform.hosts import barrier, common, is_writer, multi
 from dyntheory._platform.lapack import lapack_fallback, several_cpu_devices
 from dyntheory._platform.memory import memory_budget
@@ -150,10 +151,10 @@ def train(sweep: Sweep, *, key, store: str | None = None, progress: bool | None 
         show = sys.stderr.isatty() if progress is None else progress
         with jax.enable_x64(sweep.dtype == "float64"), \
                 progress_bar(sweep.steps * len(groups), show, "dyntheory", fp) as bar:
-            for gid, ((coords, task, _), (layout, fns, parts)) in enumerate(zip(groups, plans)):
+            for gid, ((coords, task, model), (layout, fns, parts)) in enumerate(zip(groups, plans)):
                 parts = resumed_parts(st, gid, parts)
                 make_wave = functools.partial(initial_parts, sweep, root, task, layout, fns, parts,
-                                              inputs=population_inputs(sweep, root, task, layout))
+                                              inputs=group_inputs(sweep, root, st, coords, task, model, layout))
                 run_group(sweep, st, gid, coords, layout, fns, parts, make_wave, bar, resume_every)
         return Run(finished(st), sweep)
 
@@ -276,6 +277,19 @@ def compiled(sweep: Sweep, task, model, metrics: tuple | None = None, coords: di
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
     return _compiled(task, model, opt, sweep.group_batch_size(coords or {}),
                      sweep.metrics if metrics is None else metrics, sweep.loss)
+
+
+def group_inputs(sweep: Sweep, root, st: Store, coords, task, model, layout: Layout) -> tuple:
+    """``population_inputs`` with derived hyperparameters set (``dyntheory._engine.derive``),
+    their values written to the store as ``derived/<target>``."""
+    dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
+    inputs = population_inputs(sweep, root, task, layout)
+    hps, values = derive_hparams(sweep, task, layout, inputs, lambda ms: compiled(sweep, task, model, ms, coords=coords),
+                                 dtype)
+    for target, v in values.items():
+        st.ensure(f"derived/{target}", tuple(sweep.shape), v.dtype, tuple(sweep.dims), fill=np.nan)
+        st.write(f"derived/{target}", static_index(sweep, coords), layout.to_user(v))
+    return (hps,) + inputs[1:]
 
 
 def population_inputs(sweep: Sweep, root, task, layout: Layout, hps=None) -> tuple:
