@@ -29,7 +29,24 @@ CLASSIFICATION_METRICS = ("train_acc", "test_acc")
 
 
 class MetricContext(NamedTuple):
-    """What a metric sees for one member at one recording step."""
+    """What a metric sees for one member at one recording step (a stateful ``Metric``'s
+    ``__call__(state, ctx)``); everything is one member's, inside ``jit(vmap(...))``.
+
+    Fields:
+        params: the member's parameters.
+        apply: the model, ``apply(params, x) -> predictions``.
+        loss: the training loss, ``loss(params, batch) -> scalar`` (the sweep's loss).
+        batch: the training evaluation batch ``(x, y)``: the whole training set of a finite
+            task, the current minibatch of a streaming one.
+        hp: the member's ``HParams`` (``lr``, ``weight_decay``, ...).
+        task_state: the member's task state (what its task's ``setup`` returned: a teacher, a
+            dataset, ...); ``ctx.teacher`` reads its ``"teacher"`` entry.
+        step: the recording step.
+        test: the test evaluation batch (``None`` where the task has none).
+
+    Accessors: ``ctx.predict(x)`` (the model on this member's parameters), ``ctx.eval_set(name)``
+    (``"train"`` or ``"test"``), ``ctx.teacher``.
+    """
 
     params: Any
     apply: Callable  # apply(params, x) -> predictions
@@ -38,6 +55,28 @@ class MetricContext(NamedTuple):
     hp: Any  # the member's HParams
     task_state: Any  # teacher, datasets, teacher_modes, relevant bits...
     step: jax.Array
+    test: Any = None  # (x, y) test evaluation batch
+
+    def predict(self, x):
+        """The member's predictions on inputs ``x``."""
+        return self.apply(self.params, x)
+
+    def eval_set(self, name: str):
+        """The ``"train"`` or ``"test"`` evaluation batch."""
+        sets = {"train": self.batch, "test": self.test}
+        if name not in sets:
+            raise ValueError(f"MetricContext.eval_set: name must be 'train' or 'test', got {name!r}")
+        if sets[name] is None:
+            raise ValueError(f"MetricContext.eval_set: this task has no {name!r} evaluation set")
+        return sets[name]
+
+    @property
+    def teacher(self):
+        """The task state's ``"teacher"`` entry (teacher-student tasks)."""
+        if not isinstance(self.task_state, dict) or "teacher" not in self.task_state:
+            keys = sorted(self.task_state) if isinstance(self.task_state, dict) else type(self.task_state).__name__
+            raise ValueError(f"MetricContext.teacher: this task's state has no 'teacher' (it has {keys})")
+        return self.task_state["teacher"]
 
 
 @runtime_checkable

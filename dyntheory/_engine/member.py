@@ -135,7 +135,7 @@ class Member:
         out = {"train_loss": core.pop("train_loss"), "test_loss": core.pop("test_loss"),
                "param_norm": optax.tree.norm(ms.params), "grad_norm": optax.tree.norm(grads),
                "update_norm": ms.update_norm, **core}
-        ctx = MetricContext(ms.params, self.model.apply, self.loss, train, hp, gs.task_state, t)
+        ctx = MetricContext(ms.params, self.model.apply, self.loss, train, hp, gs.task_state, t, test)
         new_states = []
         for (name, metric), state in zip(self.metrics, ms.metric_state):
             value, state = metric(state, ctx)

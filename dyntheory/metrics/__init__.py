@@ -5,6 +5,8 @@ for array-valued metrics (their axes become labelled dims)."""
 from dyntheory._config.metric import MetricContext as MetricContext
 from dyntheory._config.metric import labelled as labelled
 from dyntheory.metrics._at_steps import AtSteps as AtSteps
+from dyntheory.metrics._positions import ExactMatch as ExactMatch
+from dyntheory.metrics._positions import PositionAccuracy as PositionAccuracy
 from dyntheory.metrics._curvature import NTKTopEig as NTKTopEig
 from dyntheory.metrics._curvature import Sharpness as Sharpness
 from dyntheory.metrics._curvature import hvp as hvp
