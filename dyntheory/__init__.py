@@ -15,6 +15,7 @@ from dyntheory._platform.devices import default_devices as _default_devices
 _default_devices()  # before anything below can start jax's backends (they read the count once)
 
 from dyntheory import design as design
+from dyntheory import interventions as interventions
 from dyntheory import losses as losses
 from dyntheory import metrics as metrics
 from dyntheory import models as models

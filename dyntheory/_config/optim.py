@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from dyntheory._config.hparams import HParams
@@ -17,6 +18,7 @@ class OptSpec(NamedTuple):
     schedule: str
     steps: int
     warmup: int
+    filters: tuple = ()  # switchable filters interventions need (``interventions.filters``)
 
 
 # The decay phase of warmup-stable-decay: the last 20% of the steps, as in Hägele et al. 2024
@@ -55,11 +57,54 @@ def _scale_tree(scales) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
 
 
+class ClipState(NamedTuple):
+    """State of a switchable update-norm clip: off until an intervention sets ``on``."""
+
+    on: jax.Array
+
+
+class GrokfastState(NamedTuple):
+    """State of a switchable Grokfast-EMA filter: the gradients' EMA, and the switch."""
+
+    on: jax.Array
+    ema: Any
+
+
+def _clip_updates(max_norm: float) -> optax.GradientTransformation:
+    """Clip the update to global norm ``max_norm`` where switched on (identity while off)."""
+
+    def init(params):
+        return ClipState(on=jnp.zeros((), bool))
+
+    def update(updates, state, params=None):
+        norm = optax.tree.norm(updates)
+        scale = jnp.where(state.on & (norm > max_norm), max_norm / jnp.maximum(norm, 1e-30), 1.0)
+        return jax.tree.map(lambda u: u * scale.astype(u.dtype), updates), state
+
+    return optax.GradientTransformation(init, update)
+
+
+def _grokfast(alpha: float, lamb: float) -> optax.GradientTransformation:
+    """Grokfast-EMA (Lee et al. 2024, arXiv 2405.20233): ``g + lamb * ema(g)`` where switched on;
+    the EMA (decay ``alpha``) follows the gradients from the switch on."""
+
+    def init(params):
+        return GrokfastState(on=jnp.zeros((), bool), ema=jax.tree.map(jnp.zeros_like, params))
+
+    def update(updates, state, params=None):
+        ema = jax.tree.map(lambda e, g: jnp.where(state.on, alpha * e + (1 - alpha) * g, e), state.ema, updates)
+        out = jax.tree.map(lambda g, e: jnp.where(state.on, g + lamb * e, g), updates, ema)
+        return out, GrokfastState(on=state.on, ema=ema)
+
+    return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(spec: OptSpec, hp: HParams, lr_scales: Any = None) -> optax.GradientTransformation:
     """``sgd``/``momentum``/``adam`` add ``weight_decay * w`` to the gradient (L2);
-    ``adamw`` decays weights decoupled from the adaptive scaling (Loshchilov & Hutter 2019)."""
+    ``adamw`` decays weights decoupled from the adaptive scaling (Loshchilov & Hutter 2019).
+    ``spec.filters`` adds switchable filters (off until an intervention switches them on)."""
     sched = _schedule(spec, hp.lr)
-    parts = []
+    parts = [_grokfast(f[1], f[2]) for f in spec.filters if f[0] == "grokfast"]
     if spec.name != "adamw":
         parts.append(optax.add_decayed_weights(hp.weight_decay))
     if spec.name == "momentum":
@@ -71,4 +116,5 @@ def make_optimizer(spec: OptSpec, hp: HParams, lr_scales: Any = None) -> optax.G
     parts.append(optax.scale_by_learning_rate(sched))
     if lr_scales is not None:
         parts.append(_scale_tree(lr_scales))
+    parts += [_clip_updates(f[1]) for f in spec.filters if f[0] == "clip"]
     return optax.chain(*parts)

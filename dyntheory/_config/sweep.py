@@ -18,6 +18,7 @@ from dyntheory._config.axes import Derived, Zipped, check_derived, check_zipped
 from dyntheory._config.checks import integer, is_integer, is_real
 from dyntheory._config.fingerprint import fingerprint, plain_repr
 from dyntheory._config.hparams import HPARAMS
+from dyntheory._config.interventions import At, check_interventions
 from dyntheory._config.metric import BUILTIN_METRICS, Metric, as_metric, describe, metric_fingerprint
 from dyntheory._config.random import STREAM_SEED_AXES
 from dyntheory._config.schedule import every, log_checkpoints, pythia_schedule
@@ -139,6 +140,9 @@ class Sweep:
             built-ins. ``None``: the task kind's default (``dt.losses.for_kind``). A loss is
             fingerprinted into the config like a metric, so changing its body is another sweep.
         dtype: ``float32`` or ``float64`` (x64 is enabled for the run).
+        interventions: actions taken during training on chosen members, at a step or when the
+            member's own recorded signals trigger them (``dt.interventions``), recorded in the
+            config; each member's firing step is returned as ``intervened_<i>``.
 
     Example:
         >>> import dyntheory as dt
@@ -169,6 +173,7 @@ class Sweep:
     metrics: Mapping[str, Callable | Metric] = dataclasses.field(default_factory=dict)
     dtype: str = "float32"
     loss: Callable | None = None
+    interventions: tuple = ()
 
     def __post_init__(self):
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
@@ -211,6 +216,8 @@ class Sweep:
                 raise ValueError(f"Sweep.metrics names must be identifiers, got {name!r}")
             metrics[name] = as_metric(name, m)
         set_("metrics", tuple(sorted(metrics.items())))
+        set_("interventions", check_interventions(self.interventions, tuple(self.axes_names()) + ("seed",),
+                                                  self.metric_names, self.steps))
         check_population({n: len(v) for n, v in self.axes} | {"seed": len(seeds)}, len(self.record),
                          len(self.metric_names),
                          8 if self.dtype == "float64" else 4)
@@ -351,6 +358,9 @@ class Sweep:
         raise ValueError(f"Sweep.axes has unknown axis {name!r}; allowed: {allowed}")
 
     # ---- derived structure -------------------------------------------------------------------
+    def axes_names(self) -> list[str]:
+        return [n for n, _ in self.axes] if not isinstance(self.axes, Mapping) else list(self.axes)
+
     @property
     def axes_dict(self) -> dict[str, tuple]:
         return dict(self.axes)
@@ -400,7 +410,11 @@ class Sweep:
 
     @property
     def segment_steps(self) -> tuple[int, ...]:
-        return tuple(sorted(set(self.record) | set(self.checkpoints)))
+        """Where training pauses: records, checkpoints, and the steps where an ``at`` intervention
+        acts or its window ends."""
+        acts = {s for it in self.interventions if isinstance(it.trigger, At)
+                for s in (it.trigger.step, min(it.trigger.step + it.action.window, self.steps))}
+        return tuple(sorted(set(self.record) | set(self.checkpoints) | acts))
 
     def config(self) -> dict[str, Any]:
         """A JSON-serialisable description; two sweeps with equal configs produce equal runs."""
@@ -415,6 +429,10 @@ class Sweep:
                 v = v.config()
             elif f.name == "model":
                 v = _describe(v)
+            elif f.name == "interventions":
+                if not v:  # none: left out, so older stores' configs still match
+                    continue
+                v = [it.config() for it in v]
             elif f.name == "metrics":
                 # The fingerprint makes a changed body, or closed-over constant, another sweep.
                 v = {k: {"metric": describe(m), "fingerprint": metric_fingerprint(m)} for k, m in v}

@@ -22,6 +22,7 @@ from dyntheory._config.random import as_key
 from dyntheory._config.sweep import _USED_BY, _check_hparam
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
+from dyntheory._engine.select import member_mask, per_member, wanted_values
 from dyntheory._engine.store import writing
 from dyntheory._engine.train import (_open_store, check_call, check_metrics, check_sizes, finished, footprint,
                                     group_inputs, initial_parts, lapack_devices, plan_group, population_inputs,
@@ -29,42 +30,6 @@ from dyntheory._engine.train import (_open_store, check_call, check_metrics, che
 from dyntheory._engine.waves import resumed_parts, run_group, static_index, unflatten_state
 
 BRANCHABLE = tuple(h for h in HPARAMS if h != "init_scale")
-
-
-def _per_member(da: xr.DataArray, layout: Layout, coords: dict[str, Any]) -> np.ndarray:
-    """A DataArray over (some of) a run's dims, read at every member of one static group: (G, M)."""
-    zipped = set(layout.sweep.names("zipped"))  # their (G, M) coordinate is a position: isel
-    sel = {d: coord_label(coords[d]) if d in coords else xr.DataArray(layout.coord(d), dims=("_g", "_m"))
-           for d in da.dims if d not in zipped}
-    out = da.sel(sel) if sel else da
-    at = {d: xr.DataArray(layout.coord(d), dims=("_g", "_m")) for d in da.dims if d in zipped}
-    out = out.isel(at) if at else out
-    out = out.broadcast_like(xr.DataArray(np.zeros((layout.G, layout.M)), dims=("_g", "_m")))
-    return np.asarray(out.transpose("_g", "_m"))
-
-
-def _wanted(sweep, name: str, want) -> list:
-    """The values ``where[name]`` names: one value, or a list (a set, a tuple) of them; on a
-    zipped axis a tuple is one value (its components)."""
-    if name in sweep.names("zipped") and isinstance(want, tuple):
-        return [want]
-    return list(want) if isinstance(want, (list, tuple, set)) else [want]
-
-
-def _mask(layout: Layout, coords: dict[str, Any], where) -> np.ndarray:
-    if isinstance(where, xr.DataArray):
-        return _per_member(where, layout, coords).astype(bool)
-    mask = np.ones((layout.G, layout.M), bool)
-    for name, want in where.items():
-        wanted = _wanted(layout.sweep, name, want)
-        if name in coords:  # a static axis: the whole compiled group is in or out
-            mask &= any(same_label(w, coords[name]) for w in wanted)
-        elif name in layout.sweep.names("zipped"):  # its (G, M) coordinate is the position along it
-            at = [i for i, v in enumerate(layout.values[name]) if any(same_label(w, v) for w in wanted)]
-            mask &= np.isin(layout.coord(name), at)
-        else:
-            mask &= np.isin(layout.coord(name), [coord_label(w) for w in wanted])
-    return mask
 
 
 def _check_where(where, run: Run, sweep):
@@ -95,7 +60,7 @@ def _check_where(where, run: Run, sweep):
     for name, want in where.items():
         if name not in dims:
             raise ValueError(f"branch: where names unknown axis {name!r}; axes: {sorted(dims)}")
-        wanted = _wanted(sweep, name, want)
+        wanted = wanted_values(sweep, name, want)
         grid = run.coords[name]
         missing = [w for w in wanted if not any(same_label(w, g) for g in grid)]
         if missing:
@@ -184,7 +149,7 @@ def _check_alive(run: Run, sweep, where, step: int) -> None:
     """Changing a member that diverged at or before ``step`` would be a silent no-op: refuse."""
     gone = (run.metrics["diverged_at"] >= 0) & (run.metrics["diverged_at"] <= step)
     layout = Layout(sweep)
-    dead = sum(int((_mask(layout, coords, where) & _per_member(gone, layout, coords)).sum())
+    dead = sum(int((member_mask(layout, coords, where) & per_member(gone, layout, coords)).sum())
                for coords, _, _ in sweep.static_groups())
     if dead:
         raise ValueError(f"branch: {dead} of the members to change diverged at or before step={step}; their "
@@ -203,7 +168,7 @@ def _branch_into(run, new, root, step, changes, where, store, overwrite, origin,
             progress_bar((steps - step) * len(groups), show, "branch", fp) as bar:
         for gid, ((coords, task, model), (layout, fns, parts)) in enumerate(zip(groups, plans)):
             parts = resumed_parts(st, gid, parts)
-            mask = _mask(layout, coords, where)
+            mask = member_mask(layout, coords, where)
             hps = group_inputs(new, root, st, coords, task, model, layout)[0]  # derived ones included
             hps = dataclasses.replace(hps, **{
                 k: jnp.where(jnp.asarray(mask), jnp.asarray(v, getattr(hps, k).dtype), getattr(hps, k))

@@ -81,6 +81,9 @@ def train(sweep: Sweep, *, key) -> list[dict]:
     order) with its ``coords``, its ``metrics`` (name -> array over the group's traced dims then
     ``step``, as ``dt.train`` records them), ``diverged_at`` and final ``params`` (traced dims first).
     """
+    if sweep.interventions:
+        raise ValueError("reference.train: interventions act between segments of dt.train; the textbook path "
+                         "trains without them")
     if sweep.names("derived"):
         raise ValueError(f"reference.train: derived axes {list(sweep.names('derived'))} are set from a measurement "
                          "of the initial state, which this textbook path does not make; compare them with dt.train")

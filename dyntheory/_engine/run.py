@@ -112,6 +112,9 @@ class Run:
             for d, n, labels in entries:
                 coords[d] = _index(labels) if labels is not None else np.arange(n)
         data["diverged_at"] = (dims, self.store.read("diverged_at"))
+        if "intervened" in self.store.group:  # the step each member's intervention fired (-1: never)
+            for i in sorted(self.store.group["intervened"].array_keys(), key=int):
+                data[f"intervened_{i}"] = (dims, self.store.read(f"intervened/{i}"))
         if "derived" in self.store.group:  # hyperparameters set per member from its initial state
             for target in sorted(self.store.group["derived"].array_keys()):
                 data[target] = (dims, self.store.read(f"derived/{target}"))

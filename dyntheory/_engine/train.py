@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dyntheory._config.hparams import HPARAMS, HParams
+from dyntheory._config.interventions import filters
 from dyntheory._config.optim import OptSpec
 from dyntheory._config.random import as_key, key_record
 from dyntheory._config.sweep import Sweep
@@ -258,7 +259,7 @@ def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrit
 
 
 def population(sweep: Sweep, task, model) -> Population:
-    opt = OptSpec(sweep.optimizer, sweep.schedule, sweep.steps, sweep.warmup)
+    opt = OptSpec(sweep.optimizer, sweep.schedule, sweep.steps, sweep.warmup, filters(sweep.interventions))
     return Population(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics,
                       loss=sweep.loss)
 
@@ -274,7 +275,7 @@ def compiled(sweep: Sweep, task, model, metrics: tuple | None = None, coords: di
     instead of its own, if given)."""
     # A constant schedule does not depend on the run length: share executables across lengths.
     steps = 0 if sweep.schedule == "constant" else sweep.steps
-    opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup)
+    opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup, filters(sweep.interventions))
     return _compiled(task, model, opt, sweep.group_batch_size(coords or {}),
                      sweep.metrics if metrics is None else metrics, sweep.loss)
 

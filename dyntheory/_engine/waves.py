@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dyntheory._config.sweep import Sweep
+from dyntheory._engine.intervene import Interventions
 from dyntheory._engine.member import MemberState
 from dyntheory._engine.parts import Parts
 from dyntheory._engine.store import Store, leaf_name, path_entries, state_hashes
@@ -131,7 +132,10 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
     resume_every = 5.0 if adaptive else resume_every
     last_save = last_flush = time.monotonic()
     save_cost = 0.0
-    resumable = st.path is not None
+    # Interventions keep host-side state (windows, recent states) that a resume slot does not
+    # hold: a killed run with interventions restarts its wave from the start (same numbers).
+    resumable = st.path is not None and not sweep.interventions
+    ivs = Interventions(sweep, layout, coords, region)
     segments = [s for s in sweep.segment_steps if s >= start]
     for s in segments:
         if s < t or (s == t and prog is not None):
@@ -140,6 +144,7 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
         bar.set_postfix_str(f"group {gid + 1}", refresh=False)
         bar.update((s - t) * tick)
         t = s
+        out = None
         if s in record:
             outs = [fns["measure"](g, m, h, s) for g, m, h in zip(gs, members, hps)]
             members = [m for _, m in outs]
@@ -164,6 +169,11 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
             st.ensure("diverged_at", tuple(sweep.shape), np.int32, tuple(sweep.dims),
                       chunks=chunks[:-1], fill=-1)
             write_user("diverged_at", div)
+            if final and ivs:
+                for i, fired in enumerate(ivs.fired):  # the step each member's intervention fired
+                    st.ensure(f"intervened/{i}", tuple(sweep.shape), np.int32, tuple(sweep.dims),
+                              chunks=chunks[:-1], fill=-1)
+                    write_user(f"intervened/{i}", fired)
             if final and last_wave:
                 st.commit_progress(gid, step=s, done=True, slot=None, paths=paths, wave=w, parts=parts.plan())
             elif final:  # the next wave starts from its initial state
@@ -177,3 +187,5 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
                 last = {"step": s, "slot": slot, "hashes": hashes}
             last_save = time.monotonic()
             save_cost = last_save - began
+        if ivs and not final:
+            members, hps = ivs.step(s, members, hps, out, parts, ids)
