@@ -11,7 +11,8 @@ step (the restricted mean time to the event; Royston & Parmar 2013, BMC Med. Res
 13:152), so a treatment that prevents the event is not scored on the members that still reach it.
 
 Twins are found from the runs' metadata: the treated run must be a branch whose parent is the
-control's store, or both branches of one parent at one step. Anything else is refused, unless the
+control's store, both branches of one parent at one step, or a run of the same sweep and key
+with interventions (``dt.interventions``) against the run without them. Anything else is refused, unless the
 caller asserts the pairing by coordinates (``pairs="coords"``: two runs of one key whose members
 share streams by coordinate).
 """
@@ -51,6 +52,13 @@ def _same_path(a: Any, b: Any) -> bool:
 def twins(treated: xr.Dataset, control: xr.Dataset) -> str:
     """How ``treated`` and ``control`` pair (``"parent"`` or ``"siblings"``), or raise saying why not."""
     t, c = _config(treated).get("branch"), _config(control).get("branch")
+    if t is None and c is None and treated.attrs.get("key") == control.attrs.get("key"):
+        # Two runs of one key that differ only in their interventions: every member's streams
+        # are its coordinates', so the same coordinates are twins.
+        tc, cc = _config(treated), _config(control)
+        if tc and {k: v for k, v in tc.items() if k != "interventions"} == \
+                {k: v for k, v in cc.items() if k != "interventions"} and tc != cc:
+            return "interventions"
     if t is None:
         raise ValueError("effect: treated is not a branched run (its config has no 'branch'); twins come "
                          "from dt.branch, or pass pairs='coords' to pair members by coordinates")
@@ -71,10 +79,11 @@ def _aligned(treated: xr.Dataset, control: xr.Dataset, metric: str, pairs: str, 
              ) -> tuple[xr.DataArray, xr.DataArray, xr.DataArray, int | None]:
     if pairs not in ("auto", "coords"):
         raise ValueError(f"effect: pairs must be 'auto' or 'coords', got {pairs!r}")
-    if pairs == "auto":
-        twins(treated, control)
+    how = twins(treated, control) if pairs == "auto" else "coords"
     origin = _config(treated).get("branch")
     after = origin["step"] if origin else None  # a branch's own records start after its step
+    if how == "interventions":  # compare from where the first intervention can act
+        after = min((i.get("step", 0) for i in _config(treated).get("interventions", [])), default=0) - 1
     for name, ds in (("treated", treated), ("control", control)):
         if metric not in ds:
             raise ValueError(f"effect: metric {metric!r} is not in {name} (has {sorted(ds.data_vars)})")

@@ -56,3 +56,14 @@ def test_bad_arguments_name_the_field(parent):
         effect(twin, parent, "train_loss", pairs="x")
     with pytest.raises(TypeError, match="treated must be a run"):
         effect(3, parent, "train_loss")
+
+
+def test_a_run_with_interventions_pairs_with_the_same_sweep_without():
+    base = dict(task=dt.tasks.TeacherStudent(d_in=8, noise=0.0), model=dt.models.Linear(), steps=40,
+                batch_size=16, axes={"lr": [0.05, 0.1]}, seeds=6, record=10)
+    control = dt.train(dt.Sweep(**base), key=0)
+    treated = dt.train(dt.Sweep(**base, interventions=(dt.interventions.ScaleLR(0.01, 30).at(10),)), key=0)
+    eff = effect(treated, control, "train_loss")
+    assert eff.attrs["pairing"] == "interventions" and (eff.ate_lo > 0).all()  # slowed down: higher loss
+    with pytest.raises(ValueError, match="treated is not a branched run"):
+        effect(treated, dt.train(dt.Sweep(**base), key=1), "train_loss")  # another key: not twins
