@@ -7,6 +7,7 @@ An intervention is a value (frozen, hashable, recorded in the sweep's config) ma
   changed for a window), ``Rewind(steps)`` (back to the member's own state at least ``steps``
   earlier), ``SkipBatches(steps)`` (the data stream advances ``steps`` batches without updates),
   ``ResetOptimizer()``, ``AverageWeights(last)`` (the mean of its last ``last`` recorded states),
+  ``Penalty(fn, weight, steps)`` (the gradient of a penalty added for a window),
   ``ClipUpdates(max_norm)`` and ``Grokfast(alpha, lamb)`` (Lee et al. 2024, arXiv 2405.20233:
   an EMA gradient filter), switched on from then to the end;
 - when: ``.at(step, where=...)`` (members chosen by coordinates or a boolean mask over the
@@ -167,6 +168,31 @@ class Grokfast(Action):
         object.__setattr__(self, "lamb", _positive_real("Grokfast.lamb", self.lamb))
 
 
+@dataclasses.dataclass(frozen=True)
+class Penalty(Action):
+    """Add ``weight`` times the gradient of ``fn(params)`` (a scalar penalty) to the member's
+    gradient for ``steps`` steps. The recorded losses stay the task's loss."""
+
+    fn: Any
+    weight: float
+    steps: int
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise ValueError(f"Penalty.fn must be a function params -> scalar, got {self.fn!r}")
+        object.__setattr__(self, "weight", _positive_real("Penalty.weight", self.weight))
+        object.__setattr__(self, "steps", _positive_int("Penalty.steps", self.steps))
+
+    @property
+    def window(self) -> int:
+        return self.steps
+
+    def config(self) -> dict[str, Any]:
+        from dyntheory._config.fingerprint import fingerprint, plain_repr
+        return {"action": "Penalty", "fn": plain_repr(self.fn), "fn_fingerprint": fingerprint(self.fn),
+                "weight": self.weight, "steps": self.steps}
+
+
 class Trigger:
     """When a member's own recorded signals call for the action."""
 
@@ -285,4 +311,6 @@ def filters(items: tuple) -> tuple:
             out.append(("clip", a.max_norm))
         if isinstance(a, Grokfast) and ("grokfast", a.alpha, a.lamb) not in out:
             out.append(("grokfast", a.alpha, a.lamb))
+        if isinstance(a, Penalty) and ("penalty", a.fn, a.weight) not in out:
+            out.append(("penalty", a.fn, a.weight))
     return tuple(out)

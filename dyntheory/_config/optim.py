@@ -99,12 +99,32 @@ def _grokfast(alpha: float, lamb: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
+class PenaltyState(NamedTuple):
+    """State of a switchable penalty: on while an intervention's window is open."""
+
+    on: jax.Array
+
+
+def _penalty(fn, weight: float) -> optax.GradientTransformation:
+    """Add ``weight * grad fn(params)`` to the gradient where switched on."""
+
+    def init(params):
+        return PenaltyState(on=jnp.zeros((), bool))
+
+    def update(updates, state, params=None):
+        extra = jax.grad(fn)(params)
+        return jax.tree.map(lambda g, e: jnp.where(state.on, g + weight * e, g), updates, extra), state
+
+    return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(spec: OptSpec, hp: HParams, lr_scales: Any = None) -> optax.GradientTransformation:
     """``sgd``/``momentum``/``adam`` add ``weight_decay * w`` to the gradient (L2);
     ``adamw`` decays weights decoupled from the adaptive scaling (Loshchilov & Hutter 2019).
     ``spec.filters`` adds switchable filters (off until an intervention switches them on)."""
     sched = _schedule(spec, hp.lr)
-    parts = [_grokfast(f[1], f[2]) for f in spec.filters if f[0] == "grokfast"]
+    parts = [_penalty(f[1], f[2]) for f in spec.filters if f[0] == "penalty"]
+    parts += [_grokfast(f[1], f[2]) for f in spec.filters if f[0] == "grokfast"]
     if spec.name != "adamw":
         parts.append(optax.add_decayed_weights(hp.weight_decay))
     if spec.name == "momentum":

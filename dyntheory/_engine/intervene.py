@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from dyntheory._config import interventions as iv
-from dyntheory._config.optim import ClipState, GrokfastState
+from dyntheory._config.optim import ClipState, GrokfastState, PenaltyState
 from dyntheory._engine.select import member_mask
 
 
@@ -46,15 +46,15 @@ def _switches(opt_state, kind) -> list:
     return found
 
 
-def _switch_on(opt_state, kind, index: int, fire: np.ndarray):
-    """``opt_state`` with the ``index``-th filter of ``kind`` switched on where ``fire``."""
+def _switch_on(opt_state, kind, index: int, fire: np.ndarray, on: bool = True):
+    """``opt_state`` with the ``index``-th filter of ``kind`` switched on (or off) where ``fire``."""
     count = [-1]
 
     def visit(node):
         if isinstance(node, kind):
             count[0] += 1
             if count[0] == index:
-                return node._replace(on=np.asarray(node.on) | fire)
+                return node._replace(on=(np.asarray(node.on) | fire) if on else (np.asarray(node.on) & ~fire))
             return node
         if isinstance(node, tuple) and not hasattr(node, "_fields"):
             return tuple(visit(c) for c in node)
@@ -70,7 +70,7 @@ def _switch_on(opt_state, kind, index: int, fire: np.ndarray):
 def _zero_optimizer(opt_state):
     """Moments and counts zeroed; the filters' switches kept as they are."""
     def visit(node):
-        if isinstance(node, ClipState):
+        if isinstance(node, (ClipState, PenaltyState)):
             return node
         if isinstance(node, GrokfastState):
             return node._replace(ema=jax.tree.map(np.zeros_like, node.ema))
@@ -166,7 +166,12 @@ class Interventions:
         elif isinstance(a, iv.SkipBatches):
             params, opt = w.saved
             m = m._replace(params=_where(done, params, m.params), opt_state=_where(done, opt, m.opt_state))
+        elif isinstance(a, iv.Penalty):
+            m = m._replace(opt_state=_switch_on(m.opt_state, PenaltyState, self._penalty_index(a), done, on=False))
         return m, h
+
+    def _penalty_index(self, a) -> int:
+        return [f for f in self.filters if f[0] == "penalty"].index(("penalty", a.fn, a.weight))
 
     def _act(self, i: int, fire, s: int, m, h):
         a = self.items[i].action
@@ -190,6 +195,9 @@ class Interventions:
             recent = [p for _, p, _ in self.snaps[-(a.last - 1):]] if a.last > 1 else []
             mean = jax.tree.map(lambda *xs: np.mean(np.stack(xs), axis=0).astype(xs[0].dtype), m.params, *recent)
             m = m._replace(params=_where(fire, mean, m.params))
+        elif isinstance(a, iv.Penalty):
+            self._open(i, fire, s + a.window, None)
+            m = m._replace(opt_state=_switch_on(m.opt_state, PenaltyState, self._penalty_index(a), fire))
         elif isinstance(a, iv.ClipUpdates):
             m = m._replace(opt_state=_switch_on(m.opt_state, ClipState, 0, fire))
         elif isinstance(a, iv.Grokfast):

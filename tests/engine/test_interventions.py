@@ -97,3 +97,17 @@ def test_bad_action_values_name_the_field():
         I.ScaleLR(0, 10)
     with pytest.raises(ValueError, match=r"Grokfast.alpha must be in \(0, 1\)"):
         I.Grokfast(alpha=1.5)
+
+
+def l2(params):
+    return sum(0.5 * (w ** 2).sum() for w in __import__("jax").tree.leaves(params))
+
+
+def test_a_penalty_acts_for_its_window_only(plain):
+    ds = _run(I.Penalty(l2, weight=5.0, steps=10).at(10, where={"lr": 0.1}))
+    np.testing.assert_array_equal(ds.train_loss.sel(lr=0.05).values, plain.train_loss.sel(lr=0.05).values)
+    shrink = ds.param_norm.sel(lr=0.1, step=20) < plain.param_norm.sel(lr=0.1, step=20)
+    assert shrink.all()  # the L2 penalty pulled the weights in during the window
+    # After the window the penalty is off: the same as a weight-decay pulse of the same strength.
+    pulse = _run(I.WeightDecayPulse(5.0, 10).at(10, where={"lr": 0.1}))
+    np.testing.assert_allclose(ds.param_norm.values, pulse.param_norm.values, rtol=1e-9)
