@@ -95,8 +95,8 @@ def derived(target: str, values, *, measure: Callable, rule: Callable) -> Derive
         ('lr', [0.5, 1.0])
     """
     if target not in HPARAMS or target == "init_scale":
-        raise ValueError(f"derived: target must be a hyperparameter set after init {tuple(h for h in HPARAMS if h != 'init_scale')}, "
-                         f"got {target!r}")
+        allowed = tuple(h for h in HPARAMS if h != "init_scale")
+        raise ValueError(f"derived: target must be a hyperparameter set after init {allowed}, got {target!r}")
     values = tuple(values)
     if not values or not all(is_real(v) for v in values):
         raise ValueError(f"derived: values must be a non-empty sequence of numbers, got {values!r}")

@@ -25,7 +25,8 @@ class Layout:
     def __init__(self, sweep):
         self.sweep = sweep
         axes = sweep.axes_dict
-        self.values = {**{n: tuple(axes[n]) for n in sweep.names("hparam", "stream", "task_traced", "zipped", "derived")},
+        traced = sweep.names("hparam", "stream", "task_traced", "zipped", "derived")
+        self.values = {**{n: tuple(axes[n]) for n in traced},
                        "seed": sweep.seeds}
         # A zipped axis's components: hyperparameter -> (its axis, its values along it).
         self.zipped = {c: (n, axes[n].values_of(c)) for n in sweep.names("zipped") for c in axes[n].names}

@@ -190,9 +190,10 @@ def check_call(where: str, *, store, progress, overwrite, resume_every=None) -> 
         raise TypeError(f"{where}: progress must be True, False or None, got {progress!r}")
     if not isinstance(overwrite, (bool, np.bool_)):
         raise TypeError(f"{where}: overwrite must be True or False, got {overwrite!r}")
-    if resume_every is not None and (isinstance(resume_every, bool) or not isinstance(resume_every, (int, float, np.number))
-                                     or not np.isfinite(resume_every) or resume_every < 0):
-        raise ValueError(f"{where}: resume_every must be a number of seconds >= 0 (0: at every record step) or None, got {resume_every!r}")
+    number = isinstance(resume_every, (int, float, np.number)) and not isinstance(resume_every, bool)
+    if resume_every is not None and (not number or not np.isfinite(resume_every) or resume_every < 0):
+        raise ValueError(f"{where}: resume_every must be a number of seconds >= 0 (0: at every record step) or "
+                         f"None, got {resume_every!r}")
 
 
 def check_sizes(where: str, **sizes) -> None:
@@ -285,8 +286,8 @@ def group_inputs(sweep: Sweep, root, st: Store, coords, task, model, layout: Lay
     their values written to the store as ``derived/<target>``."""
     dtype = jnp.float64 if sweep.dtype == "float64" else jnp.float32
     inputs = population_inputs(sweep, root, task, layout)
-    hps, values = derive_hparams(sweep, task, layout, inputs, lambda ms: compiled(sweep, task, model, ms, coords=coords),
-                                 dtype)
+    hps, values = derive_hparams(sweep, task, layout, inputs,
+                                 lambda ms: compiled(sweep, task, model, ms, coords=coords), dtype)
     for target, v in values.items():
         st.ensure(f"derived/{target}", tuple(sweep.shape), v.dtype, tuple(sweep.dims), fill=np.nan)
         st.write(f"derived/{target}", static_index(sweep, coords), layout.to_user(v))
