@@ -33,6 +33,13 @@ the margin: INCONCLUSIVE (~11 seeds would settle it), not a pass. The readout mu
 readout only becomes the bound on lr* at larger widths, so its slope is not yet -1: KNOWN at
 small size). The eps mutant's is 0.08 [-0.43, 0.27], reported as measured.
 
+With 8 seeds and widths 32-512 (same task and budget): SP -0.97 [-1.12, -0.65] (lr* at 512 on
+the grid's lower edge); the readout mutant -0.27 [-0.43, -0.23], now FAIL (KNOWN): the check
+catches it; muP -0.53 [-0.90, 0.17], INCONCLUSIVE: at width 512 its held-out loss is flat within
+noise from lr 0.002 to 0.064 (log10 -1.71 to -1.69), so lr* is not identified and one noisy
+resample moves it to the grid's edge. The task saturates at large width in 50 steps: a harder
+task (or a shorter budget) is needed before the paper size (unrun here) can show muP's pass.
+
 Reference:
     G. Yang et al. (2022), "Tensor Programs V", arXiv 2203.03466, Figure 1 and Table 3.
 
