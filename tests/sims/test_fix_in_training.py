@@ -1,0 +1,58 @@
+"""sims/fix_in_training.py: a shortcut fixed after training ("post") or when it forms ("training")."""
+
+import jax
+import numpy as np
+import pytest
+
+from sims import fix_in_training as sim
+
+# Measured at small size (module docstring): the property forms at both strengths; at equal total
+# compute the arm corrected from detection on ends with a lower clean test loss at strength 0.98,
+# but not a lower reliance than post at either strength (KNOWN: the data go against the thesis
+# there); the clean-loss difference at 0.9 is not resolved (FAIL, interval straddles 0).
+PASSING = {"property_forms_0.9", "property_forms_0.98", "training_beats_post_clean_0.98"}
+
+
+@pytest.fixture(scope="module")
+def small():
+    return sim.run("small")
+
+
+def test_verdicts_at_small_size(small):
+    verdicts = {v.name: v for v in sim.check(small)}
+    assert {n for n, v in verdicts.items() if v.passed} == PASSING, "\n".join(map(str, verdicts.values()))
+    assert {n for n, v in verdicts.items() if v.status == "KNOWN"} == {k.name for k in sim.KNOWN}
+    v = verdicts["training_beats_post_clean_0.9"]
+    assert v.status == "FAIL" and v.interval[0] < 0 < v.interval[1], str(v)
+
+
+def test_arms_are_paired_and_the_fix_acts_from_its_step(small):
+    cfg = sim.SMALL
+    none, post, training = (small.sel(arm=a) for a in sim.ARMS)
+    # before its fix step an arm is its uncorrected twin, bit for bit
+    early = dict(step=slice(0, cfg.steps - cfg.record))
+    np.testing.assert_array_equal(post.reliance.sel(**early).values, none.reliance.sel(**early).values)
+    fixed = small.fix_training.values
+    assert (fixed[small.detected.values >= 0] >= small.detected.values[small.detected.values >= 0]).all()
+    assert not np.array_equal(training.reliance.values, none.reliance.values)
+
+
+def test_the_task_corrects_its_data_from_fix_step():
+    task = sim.Shortcut(d_core=4, scale=2.0)
+    key = jax.random.key(0)
+    state = task.setup(key, key, {"reliability": 1.0, "fix_step": 5.0})
+    tp = {"reliability": 1.0, "fix_step": 5.0}
+    before = task.batch(state, tp, key, key, 4, 512)
+    after = task.batch(state, tp, key, key, 5, 512)
+    sign = lambda b: np.sign(np.asarray(b.x[:, -1])) == 2 * np.asarray(b.y) - 1  # noqa: E731
+    assert sign(before).all()  # reliability 1: the shortcut always agrees in training
+    assert 0.4 < sign(after).mean() < 0.6  # corrected: independent of the label
+    conflict = state["conflict"]
+    assert not (np.sign(np.asarray(conflict.x[:, -1])) == 2 * np.asarray(conflict.y) - 1).any()
+
+
+@pytest.mark.slow
+def test_paper_size():
+    ds = sim.run("paper")
+    names = {v.name for v in sim.check(ds) if v.passed}
+    assert {"property_forms_0.9", "property_forms_0.98"} <= names
