@@ -63,9 +63,14 @@ def derive_predictive() -> sp.Expr:
         >>> derive_predictive()
         (alpha + n_1)/(2*alpha + n_1 + n_2)
     """
-    post = p ** (n1 + alpha - 1) * (1 - p) ** (n2 + alpha - 1)
-    num = sp.integrate(p * post, (p, 0, 1), conds="none")
-    den = sp.integrate(post, (p, 0, 1), conds="none")
+    # Both integrals are Euler's Beta integral, int_0^1 p^(a-1) (1-p)^(b-1) dp = G(a) G(b) / G(a+b)
+    # (sympy's integrate finds the same, in 40 s instead of milliseconds); the test checks the
+    # integrand's integral numerically at a few exponents.
+    def beta_integral(a, b):
+        return sp.gamma(a) * sp.gamma(b) / sp.gamma(a + b)
+
+    num = beta_integral(n1 + alpha + 1, n2 + alpha)  # int p * p^(n1+alpha-1) (1-p)^(n2+alpha-1)
+    den = beta_integral(n1 + alpha, n2 + alpha)
     return sp.simplify(sp.gammasimp(num / den))
 
 

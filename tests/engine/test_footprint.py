@@ -45,11 +45,11 @@ def test_store_too_large_for_free_disk_refused_before_compute(tmp_path, monkeypa
     assert not path.exists()  # nothing created
 
 
-def test_population_that_cannot_run_even_streamed_refused(monkeypatch):
+def test_population_that_cannot_run_even_streamed_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("DYNTHEORY_MEMORY_BYTES", str(64 << 20))
     big = dt.models.MLP(widths=(4096, 4096))  # 17M parameters: one member's step needs ~270 MB
     with pytest.raises(ValueError, match="one member's step needs about .* cannot run even streamed"):
-        dt.train(_sweep(model=big), key=0)
+        dt.train(_sweep(model=big), key=0, store=str(tmp_path / "s"))
     dt.train(_sweep(steps=2, record=2), key=0)  # a small model runs in that budget
 
 

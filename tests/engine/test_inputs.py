@@ -188,7 +188,7 @@ SILENT = [
     (dict(optimizer="momentum", b1=0.5), r"Sweep\.b1=0\.5 has no effect with optimizer='momentum': only "
                                          r"optimizer='adam' or optimizer='adamw' reads b1"),
     (dict(optimizer="sgd", axes={"eps": [1e-8, 1e-6]}), r"Sweep\.axes\['eps'\] has no effect with optimizer='sgd'"),
-    (dict(warmup=3), r"Sweep\.warmup=3 has no effect with schedule='constant'; only 'warmup_cosine' warms up"),
+    (dict(warmup=3), r"Sweep\.warmup=3 has no effect with schedule='constant'; only 'warmup_cosine' and 'wsd' warm up"),
     (dict(axes={"lr": 0.1}), r"Sweep\.axes\['lr'\] must be a sequence of values, got 0\.1"),
 ]
 

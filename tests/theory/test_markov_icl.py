@@ -11,6 +11,11 @@ from theory.markov_icl import alpha, derive_predictive, expected_losses, first_p
 
 def test_predictive_is_add_alpha():
     assert sp.simplify(derive_predictive() - (n1 + alpha) / (n1 + n2 + 2 * alpha)) == 0
+    # The Beta integral it rests on, checked by quadrature at a few exponents.
+    p = sp.Symbol("p")
+    for a_, b_ in ((1.5, 2.0), (3.0, 0.5), (0.7, 4.2)):
+        quad = float(sp.Integral(p ** (a_ - 1) * (1 - p) ** (b_ - 1), (p, 0, 1)).evalf())
+        assert abs(quad - float(sp.gamma(a_) * sp.gamma(b_) / sp.gamma(a_ + b_))) < 1e-8
     assert first_position().check_lambdified(10) < 1e-10
 
 
