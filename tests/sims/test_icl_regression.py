@@ -76,3 +76,13 @@ def test_threshold_interpolates_in_log_m():
 def test_paper_size():
     failed = [str(v) for v in sim.check(sim.run("paper")) if not v.passed]
     assert not failed, "\n".join(failed)
+
+
+def test_figure_script_at_small_size(small, tmp_path, capsys, monkeypatch):
+    from paper_figs import raventos2023_fig1 as fig
+
+    monkeypatch.setattr(fig.sim, "run", lambda size, **kw: small)  # reuse the fixture's run
+    fig.main(["--size", "small", "--out", str(tmp_path)])
+    pngs = list(tmp_path.glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].stat().st_size > 10_000
+    assert "fresh-task error M=1" in capsys.readouterr().out
