@@ -58,7 +58,7 @@ def report(ds) -> None:
     two = ds.sel(layers=2)
     print(f"two layers: t_drop {np.round(two.t_drop.values, 0).tolist()}, t_head "
           f"{np.round(two.t_head.values, 0).tolist()}; one layer final in-context loss "
-          f"{np.round(ds.sel(layers=1).final_icl.values, 3).tolist()}")
+          f"{np.round(ds.sel(layers=1).final_icl.values.astype(float), 3).tolist()}")
 
 
 def main(argv=None) -> int:
