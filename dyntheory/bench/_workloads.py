@@ -1,4 +1,4 @@
-"""The benchmark's parts: this machine's limits, the three workloads, and the engine set up and
+"""The benchmark's parts: this machine's limits, the four workloads, and the engine set up and
 timed as ``dt.train`` runs it (``dyntheory.bench`` builds its table from them)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dyntheory._engine import train as _train
 from dyntheory._engine.layout import Layout
 
 MEMBERS_PER_STREAM = 10
+W4_BATCH = 32
 
 
 # ---- the machine ------------------------------------------------------------------------------
@@ -130,6 +131,12 @@ def workloads() -> dict[str, Workload]:
     w1_flops = 2 * 64 * (2 * w1 + 32 * 1)
     w2_flops = 3 * 2 * round(0.3 * 97 * 97) * w2
     w3_flops = 2 * 64 * (2 * w3 + 8 * 8)
+    # W4, per sequence of 32 tokens, T = 31 inputs each predicting the next (d 32, 4 heads of 8,
+    # vocabulary 16): per layer the q, k, v and o projections 4 * 2 T d^2 and the scores and their
+    # mix 2 * 2 T^2 d; the unembedding 2 T d V. Every operand of every product carries a gradient
+    # (the embedding is trained), so a step is 3x the forward pass over its batch.
+    fwd4 = 2 * (4 * 2 * 31 * 32 * 32 + 2 * 2 * 31 * 31 * 32) + 2 * 31 * 32 * 16
+    w4_flops = 3 * fwd4 * W4_BATCH
     return {
         "W1": Workload("W1", dt.tasks.TeacherStudent(d_in=16, d_out=1, noise=0.1),
                        dt.models.MLP(widths=(32,), activation="tanh"), "sgd", 0.05, 64, 1.0, w1_flops, fwd1,
@@ -139,6 +146,10 @@ def workloads() -> dict[str, Workload]:
         "W3": Workload("W3", dt.tasks.TeacherStudent(d_in=8, d_out=8, n_train=64, whiten=True,
                                                      singular_values=(4, 3, 2, 1)),
                        dt.models.DeepLinear(depth=2, width=8), "sgd", 0.05, None, 1e-3, w3_flops, fwd3),
+        # A tiny transformer population (issue 26): 2 attention-only layers on repeated tokens.
+        "W4": Workload("W4", dt.tasks.RepeatedTokens(vocab=16, prefix=16, n_test=64),
+                       dt.models.Transformer(layers=2, heads=4, d_model=32), "adam", 1e-3, W4_BATCH, 1.0,
+                       w4_flops, fwd4),
     }
 
 

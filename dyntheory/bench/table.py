@@ -8,6 +8,8 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
 - W1: teacher-student, 2-layer tanh MLP 16-32-1, batch 64, SGD;
 - W2: modular addition p=97, embedding MLP, full batch, AdamW;
 - W3: two-layer deep linear network, d=8, small init (the Saxe setting), full batch;
+- W4 (``--w4``, its own table): 2-layer attention-only transformer, d_model 32, 4 heads, 32-token
+  sequences (a 16-token prefix repeated), vocabulary 16, batch 32, Adam;
 - populations are ``n / 10`` data streams (seeds) of 10 members each (a learning-rate axis): the
   members of a stream share its batches, as in a hyperparameter sweep with replicates;
 - ``engine``: the compiled population step (``advance`` of ``dt.train``), steady state;
@@ -67,10 +69,15 @@ SIZES = {"W1": (1, 100, 1_000, 10_000, 100_000), "W2": (1, 100, 1_000, 10_000),
          "W3": (1, 100, 1_000, 10_000, 100_000, 1_000_000)}
 QUICK_SIZES = {"W1": (1, 100, 1_000), "W2": (1, 100), "W3": (1, 100, 1_000)}
 TARGET_SIZES = {"W1": (10_000,)}  # --targets: the row the targets are stated at
-TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000}  # beyond: minutes per row, or memory
+TEXTBOOK_MAX = {"W1": 10_000, "W2": 100, "W3": 100_000, "W4": 1_000}  # beyond: minutes per row, or memory
+# --w4 alone (not in the default table, whose time it would double on 2 cores): the tiny
+# transformer population of issue 26, with its targets (>= 3x the textbook at 1,000 members,
+# per-member cost flat within 25% from 1,000 up).
+W4_SIZES = {"W4": (1, 100, 1_000, 10_000)}
+W4_QUICK_SIZES = {"W4": (1, 100, 1_000)}
 # Steps per segment in the flatness timing, the same at every size (W2's full-batch step takes
 # over a minute at 10,000 members, and its state is a small part of its traffic).
-FLAT_STEPS = {"W1": 10, "W2": 1, "W3": 10}
+FLAT_STEPS = {"W1": 10, "W2": 1, "W3": 10, "W4": 2}
 
 
 def time_interleaved(w: Workload, sizes, steps: int = 10, rounds: int = 3,
@@ -109,7 +116,7 @@ def flatness(ws: dict, sizes: dict) -> dict[str, float]:
     """Print, per workload, the interleaved per-member cost from 1,000 members up; return max/min - 1."""
     flat = {}
     for name, w in ws.items():
-        big = [n for n in sizes[name] if n >= 1000]
+        big = [n for n in sizes.get(name, ()) if n >= 1000]
         if len(big) > 1:
             steps = FLAT_STEPS[name]
             costs = time_interleaved(w, big, steps)
@@ -251,6 +258,61 @@ def streaming(w: Workload, n: int, steps: int, every: int, budget_gib: float, ma
             f"peak RSS {vm_hwm():.1f} GiB")
 
 
+def print_header(peak_gflops: float, peak_gbs: float, tanh_gps: float) -> None:
+    print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cores  "
+          f"{jax.devices()[0].device_kind} x{len(jax.devices())}  jax {jax.__version__}  "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, in-place stream {peak_gbs:.1f} GB/s, "
+          f"tanh {tanh_gps:.2f} G/s; "
+          f"populations are n/{MEMBERS_PER_STREAM} data streams x {MEMBERS_PER_STREAM} members")
+    print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % limit (binds) "
+          "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def table_rows(ws: dict, sizes: dict, seconds: float, peak_gflops: float, peak_gbs: float
+               ) -> dict[tuple[str, int], dict]:
+    """Print one row per workload and population size; return each row's rate and ratios."""
+    results: dict[tuple[str, int], dict] = {}
+    for name, w in ws.items():
+        loop = 1.0 / time_py_loop(w, steps=5 if name in ("W2", "W4") else 20)
+        for n in sizes[name]:
+            e = time_engine(w, n, seconds)
+            rate = n / e["per_step"]
+            gflops = rate * w.flops / 1e9
+            # State traffic per member-step (read and write, activations kept in cache by chunking).
+            stream_limit = peak_gbs * w.flops / (2 * e["state"])
+            limit, binds = min((peak_gflops, "FLOP"), (stream_limit, "bandwidth"))
+            text_cell, ratio = "-", "-"
+            if n <= TEXTBOOK_MAX[name]:
+                steps = int(np.clip(seconds * rate / 4 / n, 1, 200))
+                text = n / time_textbook(w, n, steps)
+                text_cell, ratio = f"{text:,.0f}", f"{rate / text:.1f}x"
+                results[(name, n)] = {"vs_text": rate / text}
+            results.setdefault((name, n), {}).update(limit=gflops / limit, binds=binds, rate=rate)
+            print(f"| {name} | {n:,} | {rate:,.0f} | {1e6 * e['per_step'] / n:.2f} | {gflops:.1f} | "
+                  f"{100 * gflops / limit:.0f}% ({binds}) | {text_cell} | {ratio} | {rate / loop:,.0f}x | "
+                  f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
+    return results
+
+
+def w4_report(quick: bool, seconds: float, peak_gflops: float, peak_gbs: float, tanh_gps: float) -> None:
+    """``--w4``: W4's rows, its per-member flatness, and its two targets."""
+    sizes = W4_QUICK_SIZES if quick else W4_SIZES
+    print_header(peak_gflops, peak_gbs, tanh_gps)
+    ws = {"W4": workloads()["W4"]}
+    results = table_rows(ws, sizes, seconds, peak_gflops, peak_gbs)
+    print()
+    flat = flatness(ws, sizes).get("W4")
+    vs_text = results.get(("W4", 1_000), {}).get("vs_text")
+    text = "not timed" if vs_text is None else f"{vs_text:.1f}x (target >= 3x: {'ok' if vs_text >= 3 else 'MISSED'})"
+    flat_text = ("one size from 1,000 up: not measured" if flat is None else
+                 f"{100 * flat:.0f}% (target <= 25%: {'ok' if flat <= 0.25 else 'MISSED'})")
+    print("PyTorch: no W4 reference (torch_loops covers W1 only)")
+    print(f"W4 targets: engine/textbook at 1,000 members {text}; per-member cost from 1,000 members "
+          f"up varies by {flat_text}", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="dyntheory benchmark: one table, ratios from one run")
     parser.add_argument("--quick", action="store_true", help="small populations, short timings (smoke run)")
@@ -262,6 +324,8 @@ def main(argv=None) -> int:
                         help="only the streaming line (W3 at a million members in a 1 GiB budget)")
     parser.add_argument("--flatness", action="store_true",
                         help="only the per-member cost flatness lines (the sizes timed in turn)")
+    parser.add_argument("--w4", action="store_true",
+                        help="only W4, the tiny transformer population (its rows, flatness and targets)")
     parser.add_argument("--cpu-devices", type=int, default=None,
                         help="run on this many jax CPU devices instead of the default, one per usable core "
                              "(dt.use_cores); 1 is jax's own single device")
@@ -284,36 +348,12 @@ def main(argv=None) -> int:
     sizes = TARGET_SIZES if args.targets else QUICK_SIZES if args.quick else SIZES
     peak_gflops, peak_gbs = measure_peak(0.5 if args.quick else 1.5)
     tanh_gps = measure_tanh(0.5 if args.quick else 1.5)
-    print(f"# dyntheory.bench  {time.strftime('%Y-%m-%d %H:%M')}  {platform.machine()} {os.cpu_count()} cores  "
-          f"{jax.devices()[0].device_kind} x{len(jax.devices())}  jax {jax.__version__}  "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"# measured peak: matmul {peak_gflops:.1f} GFLOP/s, in-place stream {peak_gbs:.1f} GB/s, "
-          f"tanh {tanh_gps:.2f} G/s; "
-          f"populations are n/{MEMBERS_PER_STREAM} data streams x {MEMBERS_PER_STREAM} members")
-    print("| workload | members | engine model-steps/s | per-member us | GFLOP/s | % limit (binds) "
-          "| textbook model-steps/s | engine/textbook | engine/py-loop | peak RSS GiB | parts |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    if args.w4:
+        w4_report(args.quick, seconds, peak_gflops, peak_gbs, tanh_gps)
+        return 0
+    print_header(peak_gflops, peak_gbs, tanh_gps)
     ws = {name: w for name, w in workloads().items() if name in sizes}
-    results: dict[tuple[str, int], dict] = {}
-    for name, w in ws.items():
-        loop = 1.0 / time_py_loop(w, steps=5 if name == "W2" else 20)
-        for n in sizes[name]:
-            e = time_engine(w, n, seconds)
-            rate = n / e["per_step"]
-            gflops = rate * w.flops / 1e9
-            # State traffic per member-step (read and write, activations kept in cache by chunking).
-            stream_limit = peak_gbs * w.flops / (2 * e["state"])
-            limit, binds = min((peak_gflops, "FLOP"), (stream_limit, "bandwidth"))
-            text_cell, ratio = "-", "-"
-            if n <= TEXTBOOK_MAX[name]:
-                steps = int(np.clip(seconds * rate / 4 / n, 1, 200))
-                text = n / time_textbook(w, n, steps)
-                text_cell, ratio = f"{text:,.0f}", f"{rate / text:.1f}x"
-                results[(name, n)] = {"vs_text": rate / text}
-            results.setdefault((name, n), {}).update(limit=gflops / limit, binds=binds, rate=rate)
-            print(f"| {name} | {n:,} | {rate:,.0f} | {1e6 * e['per_step'] / n:.2f} | {gflops:.1f} | "
-                  f"{100 * gflops / limit:.0f}% ({binds}) | {text_cell} | {ratio} | {rate / loop:,.0f}x | "
-                  f"{e['hwm']:.2f} | {e['parts']} |", flush=True)
+    results = table_rows(ws, sizes, seconds, peak_gflops, peak_gbs)
     print()
     w1 = ws["W1"]
     flat = {}

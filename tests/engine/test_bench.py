@@ -19,6 +19,16 @@ def test_quick_benchmark_prints_its_table(capsys):
 
 
 @pytest.mark.slow
+def test_w4_flag_prints_the_transformer_rows_and_their_targets(capsys):
+    assert bench.main(["--w4", "--quick", "--seconds", "0.05"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| W")]
+    assert [r.split("|")[1].strip() for r in rows] == ["W4"] * 3
+    assert rows[-1].split("|")[8].strip().endswith("x")  # engine/textbook timed at 1,000 members
+    assert "W4 targets: engine/textbook at 1,000 members" in out and "W1" not in out
+
+
+@pytest.mark.slow
 def test_interleaved_timing_gives_a_cost_per_member_step_for_every_size():
     costs = bench.time_interleaved(bench.workloads()["W3"], (10, 100), steps=3, rounds=2)
     assert list(costs) == [10, 100]
@@ -69,7 +79,7 @@ def _elements_of(jaxpr, primitive: str) -> int:
     return total
 
 
-@pytest.mark.parametrize("name", ["W1", "W2", "W3"])
+@pytest.mark.parametrize("name", ["W1", "W2", "W3", "W4"])
 def test_hand_counted_flops_match_the_traced_step_and_forward(name):
     """The table's GFLOP/s and the record's FLOP count use hand-written counts; they are the matmul
     FLOPs of one member's gradient step and of its forward pass on one input, as traced."""
