@@ -25,7 +25,7 @@ def test_w4_flag_prints_the_transformer_rows_and_their_targets(capsys):
     rows = [line for line in out.splitlines() if line.startswith("| W")]
     assert [r.split("|")[1].strip() for r in rows] == ["W4"] * 3
     assert rows[-1].split("|")[8].strip().endswith("x")  # engine/textbook timed at 1,000 members
-    assert "W4 targets: engine/textbook at 1,000 members" in out and "W1" not in out
+    assert "W4 targets: engine/textbook at 1,000 members" in out and "W1 at" not in out
 
 
 @pytest.mark.slow
