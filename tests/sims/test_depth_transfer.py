@@ -4,6 +4,10 @@ import pytest
 
 from sims import depth_transfer as sim
 
+# Slow even at small size: 184 s with a cold compile cache (depth-16 networks compile slowly);
+# ResMLP's scalings are tested in tests/engine/test_parametrizations.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def runs():

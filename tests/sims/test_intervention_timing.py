@@ -5,6 +5,11 @@ import pytest
 
 from sims import intervention_timing as sim
 
+# Slow even at small size: about 30 s warm and 90 s with a cold compile cache; the interventions
+# engine is tested in tests/engine/test_interventions.py and a sim in test_spike_recovery.py. Run with
+# -m slow.
+pytestmark = pytest.mark.slow
+
 # Measured at small size (module docstring): the weight-decay pulse speeds grokking most right
 # after memorisation; before it, its effect is not resolved at 8 seeds, so "badly timed hurts"
 # and "timing matters" FAIL for it (numbers in the verdicts). Grokfast delays grokking at every
