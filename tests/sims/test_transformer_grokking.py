@@ -33,6 +33,16 @@ def test_train_accuracy_saturates_first(small):
     np.testing.assert_array_less(small.gini.isel(step=0), 0.2)
 
 
+def test_figure_script_at_small_size(small, tmp_path, capsys, monkeypatch):
+    from paper_figs import power2022_fig1 as fig
+
+    monkeypatch.setattr(fig.sim, "run", lambda size, **kw: small)  # reuse the fixture's run
+    fig.main(["--size", "small", "--out", str(tmp_path)])
+    pngs = list(tmp_path.glob("*.png"))
+    assert len(pngs) == 1 and pngs[0].stat().st_size > 10_000
+    assert "key frequencies" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_paper_size():
     failed = [str(v) for v in sim.check(sim.run("paper")) if not v.passed]
