@@ -56,4 +56,13 @@ class AtSteps:
             value, s = self.inner(s, ctx)
             return jnp.asarray(value, dtype), s
 
-        return jax.lax.cond(hit, measure, lambda s: (jnp.full((), jnp.nan, dtype), s), state)
+        shape = jax.eval_shape(measure, state)[0].shape  # an array metric's NaNs keep its shape
+        return jax.lax.cond(hit, measure, lambda s: (jnp.full(shape, jnp.nan, dtype), s), state)
+
+    @property
+    def dims(self):  # an array-valued inner metric's named dims (``dt.metrics.labelled``)
+        return getattr(self.inner, "dims", None)
+
+    @property
+    def coords(self):
+        return getattr(self.inner, "coords", ())

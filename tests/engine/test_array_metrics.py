@@ -76,3 +76,11 @@ def test_dims_are_part_of_the_metric_identity():
     a = _sweep(metrics={"m": dt.metrics.labelled(per_output_sq, dims="output")})
     b = _sweep(metrics={"m": dt.metrics.labelled(per_output_sq, dims="target")})
     assert a.config()["metrics"] != b.config()["metrics"]
+
+
+def test_at_steps_wraps_an_array_metric():
+    metrics = {"out": dt.metrics.AtSteps(dt.metrics.labelled(per_output_sq, dims="output"), (0, 6))}
+    ds = dt.train(_sweep(metrics=metrics), key=0).metrics
+    assert ds["out"].dims == ("lr", "seed", "step", "output")
+    finite = np.isfinite(ds["out"]).all(("lr", "seed", "output"))
+    assert finite.sel(step=0) and finite.sel(step=6) and not finite.sel(step=3)
