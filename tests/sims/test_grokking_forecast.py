@@ -6,6 +6,11 @@ import pytest
 from dyntheory import predict
 from sims import grokking_forecast as sim
 
+# Slow even at small size, to keep the default run under 10 minutes: 25 s warm and over 60 s cold;
+# dyntheory.predict is tested on planted data in tests/engine/test_forecast.py and on sims in
+# test_parity_forecast.py and test_scaling_forecast.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():

@@ -9,6 +9,11 @@ import pytest
 from sims import icl_regression as sim
 from theory import icl_regression as theory
 
+# Slow even at small size, to keep the default run under 10 minutes: 40-100 s, and the threshold is
+# only resolved at the medium size anyway; the task and theory are tested in
+# tests/engine/test_icl_tasks.py and tests/theory/test_icl_regression.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 KNOWN = {k.name for k in sim.KNOWN}
 
 

@@ -4,6 +4,11 @@ import pytest
 
 from sims import markov_icl as sim
 
+# Slow even at small size, to keep the default run under 10 minutes: about 30 s warm, more cold; the
+# theory is tested in tests/theory/test_markov_icl.py and the task in tests/engine/test_icl_tasks.py.
+# Run with -m slow.
+pytestmark = pytest.mark.slow
+
 KNOWN = {k.name for k in sim.KNOWN}
 
 

@@ -5,6 +5,11 @@ import pytest
 
 from sims import transformer_grokking as sim
 
+# Slow even at small size, to keep the default run under 10 minutes: about 75 s warm and minutes with
+# a cold compile cache; the Transformer is tested in tests/engine/test_transformer.py and trained in
+# test_induction_heads.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small():
