@@ -4,6 +4,11 @@ import pytest
 
 from sims import mup_lr_transfer as sim
 
+# Slow even at small size, to keep the default run under 10 minutes: about 50 s with a cold compile
+# cache, and muP's lr* is not identified at small size (INCONCLUSIVE); the rules are tested on planted
+# data in tests/engine/test_rules.py and muP in test_mup_coord_check.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def runs():

@@ -5,6 +5,11 @@ import pytest
 
 from sims import schedule_ordering as sim
 
+# Slow even at small size, to keep the default run under 10 minutes: about 45 s with a cold compile
+# cache; the WSD schedule is tested in tests/engine/test_wsd.py and the Ordering rule in
+# tests/engine/test_rules.py. Run with -m slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ds():
