@@ -30,6 +30,8 @@ Example:
 
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 
 import numpy as np
@@ -115,7 +117,7 @@ def _solve_rows(basis: np.ndarray, offset: np.ndarray, y: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class _Family:
+class _Family(abc.ABC):
     """A curve family fitted per member by variable projection, with a residual bootstrap.
 
     A family gives a grid of its nonlinear parameters ``theta`` (G, d), in coordinates where the
@@ -129,12 +131,14 @@ class _Family:
 
     name = "curve"
 
+    @abc.abstractmethod
     def grid(self, scale: float, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """The grid of nonlinear parameters ``theta`` (G, d) and its spacing ``step`` (d,)."""
 
+    @abc.abstractmethod
     def columns(self, t: np.ndarray, theta: np.ndarray, scale: float, ceiling: float
                 ) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """The linear columns (..., T, p) and the fixed offset curve (..., T) at ``theta``."""
 
     def _fit(self, t, y, scale, ceiling, horizon):
         grid, step = self.grid(scale, horizon)

@@ -10,6 +10,8 @@ function of ``fold_in(data_key, step)`` (and ``fold_in(noise_key, step)`` for la
 
 from __future__ import annotations
 
+import abc
+
 import dataclasses
 
 import jax
@@ -19,14 +21,15 @@ import optax
 from dyntheory.tasks._base import Batch, Task, finite_minibatch
 
 
-class SequenceTask(Task):
+class SequenceTask(Task, abc.ABC):
     """Mixin for the sequence tasks: ``setup``, ``batch`` and ``eval_sets`` from ``sample``."""
 
     def fixed(self, key, tp) -> dict:
         return {}
 
-    def sample(self, fixed, key, n: int, tp, noise_key=None) -> Batch:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def sample(self, fixed, key, n: int, tp, noise_key=None) -> Batch:
+        """``n`` sequences drawn from ``key`` (and ``noise_key``), given the ``fixed`` state."""
 
     def setup(self, task_key, noise_key, tp):
         k_fixed, k_train, k_test = jax.random.split(task_key, 3)
