@@ -23,10 +23,10 @@ from typing import Any
 
 import xarray as xr
 
-from dyntheory._analysis.rules import Exponent as Exponent
-from dyntheory._analysis.rules import Invariance as Invariance
-from dyntheory._analysis.rules import Monotone as Monotone
-from dyntheory._analysis.rules import Ordering as Ordering
+from dyntheory._analysis.rule_kinds import Exponent as Exponent
+from dyntheory._analysis.rule_kinds import Invariance as Invariance
+from dyntheory._analysis.rule_kinds import Monotone as Monotone
+from dyntheory._analysis.rule_kinds import Ordering as Ordering
 from dyntheory._analysis.rules import Rule as Rule
 from dyntheory._analysis.rules import check_rule as check_rule
 from dyntheory._analysis.rules import seeds_to_settle as seeds_to_settle

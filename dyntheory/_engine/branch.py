@@ -19,7 +19,7 @@ import xarray as xr
 
 from dyntheory._config.hparams import HPARAMS
 from dyntheory._config.random import as_key
-from dyntheory._config.sweep import _USED_BY, _check_hparam
+from dyntheory._config.sweep_values import _USED_BY, _check_hparam
 from dyntheory._engine.layout import Layout
 from dyntheory._engine.run import Run, check_same_sweep, coord_label, same_label
 from dyntheory._engine.select import member_mask, per_member, wanted_values
