@@ -37,6 +37,7 @@ from dyntheory._analysis.skeleton import pick_size as pick_size
 from dyntheory._analysis.slopes import SlopeFit as SlopeFit
 from dyntheory._analysis.slopes import fit_slope as fit_slope
 from dyntheory._analysis.slopes import slope_verdict as slope_verdict
+from dyntheory._analysis.stats import binomial_ci as binomial_ci
 from dyntheory._analysis.stats import bootstrap_ci as bootstrap_ci
 from dyntheory._analysis.stats import equivalence as equivalence
 from dyntheory._analysis.theory import TheoryResult as TheoryResult

@@ -185,16 +185,6 @@ def scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
     return predict.score_forecast(fc, ds[["test_loss"]], members=role == "test")
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k / n`` (Wilson 1927, JASA 22:209)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    ph = k / n
-    mid = (ph + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(mid - half), float(mid + half)
-
-
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
     """Verdicts per split (``seed``: held-out seeds; ``config``: unseen ``beta``).
 
@@ -220,7 +210,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         n = int(th.n_scored)
         k_in = int(round(float(th.coverage_90) * n))
         out.append(dt.interval_verdict(
-            float(th.coverage_90), wilson(k_in, n), predicted=0.9, tol=cfg.coverage_tol,
+            float(th.coverage_90), dt.binomial_ci(k_in, n)[1:], predicted=0.9, tol=cfg.coverage_tol,
             name=f"coverage90_{split}", n_members=n, label="coverage-0.9",
             detail=f"theory_anchored, final test loss; {table}"))
         for name, pred, on in (("theory_beats_curve", "theory_anchored", "crps"),
