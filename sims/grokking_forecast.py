@@ -215,26 +215,9 @@ def _auroc_ci(s: xr.Dataset, n_boot: int = 2000, seed: int = 0) -> tuple[float, 
     return predict.auroc(p, y), float(lo), float(hi)
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion (Wilson 1927, JASA 22:209)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    ph = k / n
-    mid = (ph + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return mid - half, mid + half
-
-
-def _lead_ci(s: xr.Dataset, ds: xr.Dataset, split: str, seed: int = 0) -> tuple[float, float, float, int]:
-    """Median lead (steps from cutoff to grokking) over hits at the threshold ``median_lead`` uses."""
-    h = float(s.median_lead_threshold)
-    hit = (s.member_p_event >= h) & (s.member_happened == 1)
-    lead = (ds.t_grok - float(ds.attrs["cutoff"])).where(hit).values.ravel()
-    lead = lead[np.isfinite(lead)]
-    if lead.size == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    est, lo, hi = dt.bootstrap_ci(lead, axis=0, stat=np.median, n_boot=2000, seed=seed)
-    return float(est), float(lo), float(hi), int(lead.size)
+def _ci(k: int, n: int) -> tuple[float, float]:
+    """``dt.binomial_ci``'s interval; no members to count give NaN, which fails the verdict."""
+    return dt.binomial_ci(k, n)[1:] if n else (float("nan"), float("nan"))
 
 
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
@@ -265,18 +248,18 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         k_ev = int(pop.n_events)
         k_in = int(round(float(pop.coverage_90) * k_ev)) if k_ev else 0
         out.append(dt.interval_verdict(
-            float(pop.coverage_90) if k_ev else float("nan"), _wilson(k_in, k_ev), predicted=0.9,
+            float(pop.coverage_90) if k_ev else float("nan"), _ci(k_in, k_ev), predicted=0.9,
             tol=cfg.coverage_tol, name=f"coverage90_{split}", n_members=k_ev, label="coverage-0.9",
             detail=f"50%: {float(pop.coverage_50):.3f}; sigmoid 90%: {float(s['sigmoid'].coverage_90):.3f}; "
                    f"time forecasts missing {int(pop.n_time_missing)}; reliability (level: observed) "
                    + ", ".join(f"{lv:g}: {float(pop.reliability.sel(level=lv)):.2f}"
                                for lv in (0.05, 0.25, 0.5, 0.75, 0.95))))
-        est, lo, hi, n_hit = _lead_ci(pop, ds, split)
+        h = float(pop.median_lead_threshold)
+        hit = f"hit rate {float(pop.hit_rate.sel(threshold=h)):.2f}" if np.isfinite(h) else "no threshold"
         out.append(dt.interval_verdict(
-            est, (lo, hi), predicted=0.0, side="above", name=f"lead_{split}", n_members=n_hit,
-            label="median lead (steps)",
-            detail=f"alarm at p >= {float(pop.median_lead_threshold):.2f}, hit rate "
-                   f"{float(pop.hit_rate.sel(threshold=pop.median_lead_threshold)):.2f}, "
+            float(pop.median_lead), (float(pop.median_lead_lo), float(pop.median_lead_hi)), predicted=0.0,
+            side="above", name=f"lead_{split}", n_members=int(pop.n_lead_hits), label="median lead (steps)",
+            detail=f"alarm at p >= {h:.2f} ({pop.attrs['lead_basis']}), {hit}, "
                    f"cutoff step {float(ds.attrs['cutoff']):.0f}"))
         d = predict.compare_forecasts(pop, s["sigmoid"], on="auroc", n_boot=2000)
         out.append(dt.interval_verdict(
@@ -289,13 +272,13 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         table = "; ".join(f"{k} CRPS {float(x.crps):.3g}, log score {float(x.log_score):.3g}, 90% "
                           f"{float(x.coverage_90):.2f}" for k, x in v.items())
         out.append(dt.interval_verdict(
-            float(vp.coverage_90), _wilson(k_in, n_v), predicted=0.9, tol=cfg.coverage_tol,
+            float(vp.coverage_90), _ci(k_in, n_v), predicted=0.9, tol=cfg.coverage_tol,
             name=f"final_loss_coverage90_{split}", n_members=n_v, label="coverage-0.9", detail=table))
         d = predict.compare_forecasts(vp, v["power_law"], on="crps", n_boot=2000)
         out.append(dt.interval_verdict(
             d[0], (d[1], d[2]), predicted=0.0, side="below", name=f"final_loss_beats_curve_{split}",
             n_members=n_v, label="CRPS diff",
-            detail=f"final test loss, population - power law (every held-out member)"))
+            detail="final test loss, population - power law (every held-out member)"))
     return out
 
 

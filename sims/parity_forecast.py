@@ -37,7 +37,8 @@ details, not claimed. The norms add nothing: ``hidden_norms`` scores 155 and 123
 115 without them (more features, 29 fit members). The sigmoid fitted to a flat test accuracy
 cannot see the transition coming (the worst CRPS, 90% coverage 0.86). Every member of this run
 transitions by the end, so AUROC and false-alarm rates are undefined here: the lead is reported
-as time ahead against forecast error instead.
+as time ahead against forecast error instead, and ``score_forecast``'s median lead is read at
+the alarm threshold 0.5 (its ``lead_basis`` is ``"alarm_threshold"``), not at a false-alarm rate.
 
 Choices: small size deals seeds 40/30/30 so that ~7 seeds x 3 ``n`` (21 members) calibrate the
 90% interval (9 needed). Coverage tolerance ±0.25 at small size (21-24 scored members, Wilson
@@ -166,16 +167,6 @@ def lead(ds: xr.Dataset, split: str, predictor: str = "hidden") -> dict[str, np.
     return {"lead": t - cut, "to_move": ds.t_leave.values.ravel()[sel] - cut, "error": np.abs(med - t)}
 
 
-def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``k / n`` (Wilson 1927, JASA 22:209)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    ph = k / n
-    mid = (ph + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(mid - half), float(mid + half)
-
-
 def _median_ci(x: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     x = x[np.isfinite(x)]
     if x.size == 0:
@@ -204,10 +195,11 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         hid = s["hidden"]
         n = int(hid.n_events)
         k_in = int(round(float(hid.coverage_90) * n))
+        ci = dt.binomial_ci(k_in, n)[1:] if n else (float("nan"), float("nan"))  # none: the verdict fails
         table = "; ".join(f"{k} CRPS {float(v.crps_time):.4g} 90% {float(v.coverage_90):.2f}"
                           for k, v in s.items())
         out.append(dt.interval_verdict(
-            float(hid.coverage_90), _wilson(k_in, n), predicted=0.9, tol=cfg.coverage_tol,
+            float(hid.coverage_90), ci, predicted=0.9, tol=cfg.coverage_tol,
             name=f"coverage90_{split}", n_members=n, label="coverage-0.9",
             detail=f"transition step; missing {int(hid.n_time_missing)}; {table}"))
         ld = lead(ds, split)
@@ -219,7 +211,11 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             detail=f"cutoff step {float(ds.attrs['cutoff']):.0f}; median lead {ahead[0]:.0f} "
                    f"[{ahead[1]:.0f}, {ahead[2]:.0f}] steps, until the loss moves {move[0]:.0f} "
                    f"[{move[1]:.0f}, {move[2]:.0f}], median |error| {np.median(ld['error']):.0f}; "
-                   f"at chance at the cutoff {int(ds.at_chance.sum())}/{ds.at_chance.size} members"))
+                   f"at chance at the cutoff {int(ds.at_chance.sum())}/{ds.at_chance.size} members; "
+                   f"score_forecast's median lead {float(hid.median_lead):.0f} "
+                   f"[{float(hid.median_lead_lo):.0f}, {float(hid.median_lead_hi):.0f}] "
+                   f"at p >= {float(hid.median_lead_threshold):.2f} "
+                   f"({hid.attrs['lead_basis']}: base rate {float(hid.base_rate):.2f})"))
         d_loss = predict.compare_forecasts(hid, s["loss_curve"], on="crps_time", n_boot=2000)
         for base in BASELINES:
             d = predict.compare_forecasts(hid, s[base], on="crps_time", n_boot=2000)

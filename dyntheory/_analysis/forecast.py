@@ -38,6 +38,7 @@ from dyntheory._analysis.forecast_curves import (Exponential, LastValue, PowerLa
                                                  curve_forecast, first_crossing)
 from dyntheory._analysis.forecast_learned import Population
 from dyntheory._analysis.forecast_targets import Event, Members, Value, Window, outcome
+from dyntheory._analysis.stats import bootstrap_ci
 
 __all__ = ["LEVELS", "alarm_curve", "compare_forecasts", "forecast", "score_forecast"]
 
@@ -162,7 +163,8 @@ def _scored(fc: xr.Dataset, members: xr.DataArray | None) -> xr.DataArray:
 
 
 def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray | None = None,
-                   thresholds: np.ndarray | None = None, max_false_alarm: float = 0.1) -> xr.Dataset:
+                   thresholds: np.ndarray | None = None, max_false_alarm: float = 0.1,
+                   alarm_threshold: float = 0.5) -> xr.Dataset:
     """Score a forecast against the run's outcomes, on held-out members only.
 
     Args:
@@ -172,6 +174,9 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
             when the forecast has a split, else every member.
         thresholds: alarm thresholds for the Event lead-time curve (default 0.05 .. 0.95).
         max_false_alarm: the false-alarm rate at which ``median_lead`` is read.
+        alarm_threshold: the alarm threshold at which ``median_lead`` is read instead when every
+            scored member has the event (a false-alarm rate is then undefined); one of
+            ``thresholds``.
 
     Returns:
         Scalars: ``n_scored``; for a Value ``crps``, ``log_score`` (negative log density),
@@ -179,7 +184,11 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
         as a miss in coverage and is left out of the means; ``n_missing`` counts them); for an Event (over scored members at risk at the
         cutoff) ``auroc``, ``log_score`` (binary), ``brier``, ``base_rate``, ``median_lead``
         (steps from the cutoff to the event, over hits, at the lowest threshold whose false
-        alarms stay within ``max_false_alarm``), and for the time given the event ``crps_time``,
+        alarms stay within ``max_false_alarm``; when every scored member has the event, at
+        ``alarm_threshold``: ``attrs["lead_basis"]`` says which, see
+        :func:`~dyntheory._analysis.forecast_score.read_lead`) with its 95% bootstrap interval
+        ``median_lead_lo``, ``median_lead_hi``, the threshold ``median_lead_threshold`` and
+        ``n_lead_hits``, and for the time given the event ``crps_time``,
         ``coverage_50`` and ``coverage_90`` (a missing time forecast counts as a miss). Per
         member (NaN where not scored): ``member_<score>``. Per threshold: ``false_alarm``,
         ``hit_rate``, ``lead``.
@@ -224,9 +233,11 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
                                np.array([fc.attrs["cutoff"]]), hs)
     for k, v in (("false_alarm", "false_alarm"), ("hit_rate", "hit_rate"), ("lead", "median_lead")):
         out[k] = xr.DataArray(curve[v], dims="threshold", coords={"threshold": hs})
-    ok = np.flatnonzero(curve["false_alarm"] <= max_false_alarm)
-    out["median_lead"] = curve["median_lead"][ok[0]] if ok.size else np.nan
-    out["median_lead_threshold"] = hs[ok[0]] if ok.size else np.nan
+    lead = fs.read_lead(curve, hs, max_false_alarm=max_false_alarm, alarm_threshold=alarm_threshold)
+    for k, v in (("median_lead", "median_lead"), ("median_lead_lo", "lo"), ("median_lead_hi", "hi")):
+        out[k] = lead[v]
+    out["median_lead_threshold"], out["n_lead_hits"] = lead["threshold"], lead["n_hits"]
+    out.attrs["lead_basis"] = lead["basis"]
     ev = sel & happened
     tq = fc.t_quantiles.transpose(..., "level").values
     crps_t = fs.crps_quantiles(tq, levels, t_event)
@@ -287,9 +298,12 @@ def alarm_curve(forecasts: list[xr.Dataset], metrics: xr.Dataset, *,
         thresholds: alarm thresholds (default 0.05 .. 0.95).
 
     Returns:
-        Per threshold: ``false_alarm`` (members without the event that ever alarm),
-        ``hit_rate`` (members with the event that alarm before it) and ``lead`` (median steps
-        from the alarm to the event over hits); ``n_scored``.
+        Per threshold: ``false_alarm`` (members without the event that ever alarm; NaN when
+        every scored member has the event, for then no alarm can be false and the rate is
+        undefined: the curve is then lead against hit rate), ``hit_rate`` (members with the
+        event that alarm before it) and ``lead`` (median steps from the alarm to the event over
+        hits) with its 95% bootstrap interval ``lead_lo``, ``lead_hi``; ``n_scored``,
+        ``n_events``. ``attrs["false_alarm_defined"]`` says whether any member lacked the event.
     """
     if not forecasts:
         raise ValueError("alarm_curve: no forecasts")
@@ -312,6 +326,13 @@ def alarm_curve(forecasts: list[xr.Dataset], metrics: xr.Dataset, *,
     c = fs.lead_time_curve(p, happened, t_event, cuts, hs)
     out = xr.Dataset({"false_alarm": ("threshold", c["false_alarm"]), "hit_rate": ("threshold", c["hit_rate"]),
                       "lead": ("threshold", c["median_lead"])}, coords={"threshold": hs})
-    out["n_scored"] = int(scored.sum())
-    out.attrs.update(predictor=forecasts[0].attrs["predictor"], cutoffs=list(cuts))
+    if happened.any():
+        ci = bootstrap_ci(c["member_lead"], axis=-1, stat=np.median, n_boot=2000, nan_policy="omit")
+    else:
+        ci = (np.full(hs.size, np.nan),) * 3
+    out["lead_lo"] = ("threshold", np.atleast_1d(ci[1]))
+    out["lead_hi"] = ("threshold", np.atleast_1d(ci[2]))
+    out["n_scored"], out["n_events"] = int(scored.sum()), int(happened.sum())
+    out.attrs.update(predictor=forecasts[0].attrs["predictor"], cutoffs=list(cuts),
+                     false_alarm_defined=int((~happened).any()))
     return out

@@ -26,11 +26,16 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+from typing import Literal
+
 import numpy as np
 
+from dyntheory._analysis.stats import bootstrap_ci
+
 __all__ = ["auroc", "coverage", "crps_quantiles", "crps_samples", "lead_time_curve",
-           "log_score_quantiles", "log_score_binary", "paired_difference", "reliability_binary",
-           "reliability_quantiles"]
+           "log_score_quantiles", "log_score_binary", "paired_difference", "read_lead",
+           "reliability_binary", "reliability_quantiles"]
 
 
 def _check_levels(levels: np.ndarray) -> np.ndarray:
@@ -184,24 +189,80 @@ def lead_time_curve(p: np.ndarray, happened: np.ndarray, t_event: np.ndarray,
         thresholds: (H,) alarm thresholds.
 
     Returns:
-        ``false_alarm`` (fraction of members without the event that ever alarm), ``hit_rate``
-        (fraction of members with the event that alarm before it), ``median_lead`` (median over
-        hits of ``t_event - t_alarm_first``), each (H,).
+        ``false_alarm`` (fraction of members without the event that ever alarm; NaN when every
+        member has the event: no alarm can then be false, and the rate is undefined, not 0),
+        ``hit_rate`` (fraction of members with the event that alarm before it), ``median_lead``
+        (median over hits of ``t_event - t_alarm_first``), each (H,); and ``member_lead`` (H, N):
+        each member's lead at each threshold, NaN where it is not a hit.
     """
     p = np.asarray(p, dtype=float).reshape(-1, np.shape(p)[-1])
     happened = np.asarray(happened, bool).ravel()
     t_event = np.asarray(t_event, dtype=float).ravel()
     t_alarm = np.asarray(t_alarm, dtype=float)
-    far, hit, lead = [], [], []
+    far, hit, leads = [], [], []
     for h in np.asarray(thresholds, dtype=float):
         alarm = (p >= h) & (t_alarm[None] < np.where(happened, t_event, np.inf)[:, None])
         first = np.where(alarm.any(-1), t_alarm[np.argmax(alarm, -1)], np.nan)
         fired = np.isfinite(first)
         far.append(fired[~happened].mean() if (~happened).any() else np.nan)
         hit.append(fired[happened].mean() if happened.any() else np.nan)
-        hits = fired & happened
-        lead.append(np.median(t_event[hits] - first[hits]) if hits.any() else np.nan)
-    return {"false_alarm": np.array(far), "hit_rate": np.array(hit), "median_lead": np.array(lead)}
+        leads.append(np.where(fired & happened, t_event - first, np.nan))
+    member_lead = np.array(leads).reshape(len(far), happened.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a threshold without hits: NaN, by design
+        median_lead = np.nanmedian(member_lead, axis=-1) if happened.size else np.full(len(far), np.nan)
+    return {"false_alarm": np.array(far), "hit_rate": np.array(hit), "median_lead": median_lead,
+            "member_lead": member_lead}
+
+
+LeadBasis = Literal["false_alarm", "alarm_threshold", "no_events"]
+
+
+def read_lead(curve: dict[str, np.ndarray], thresholds: np.ndarray, *, max_false_alarm: float,
+              alarm_threshold: float, n_boot: int = 2000, level: float = 0.95, seed: int = 0
+              ) -> dict[str, float | str]:
+    """The median lead of :func:`lead_time_curve`'s ``curve``, read where it means something.
+
+    - Members with and without the event (``basis="false_alarm"``): at the lowest threshold
+      whose false-alarm rate is at most ``max_false_alarm`` (NaN threshold and lead when none is).
+    - Every member has the event (``basis="alarm_threshold"``): a false-alarm rate is undefined,
+      so the lead is read at the fixed ``alarm_threshold`` instead, and ``hit_rate`` says which
+      share of the members that threshold catches. (Read at the lowest threshold it would
+      alarm on every member and report the mere time left until the event.)
+    - No member has the event (``basis="no_events"``): there is no lead; NaN.
+
+    Returns:
+        ``median_lead`` with its percentile bootstrap interval ``lo``, ``hi`` (over the hits,
+        ``level``), ``threshold``, ``hit_rate``, ``false_alarm``, ``n_hits`` and ``basis``.
+    """
+    thresholds = np.asarray(thresholds, dtype=float)
+    far, hit = curve["false_alarm"], curve["hit_rate"]
+    if np.isnan(hit).all():
+        basis: LeadBasis = "no_events"
+        i = None
+    elif np.isnan(far).all():
+        basis = "alarm_threshold"
+        near = np.flatnonzero(np.isclose(thresholds, alarm_threshold))
+        if near.size == 0:
+            raise ValueError(f"read_lead: alarm_threshold={alarm_threshold!r} is not among the "
+                             f"thresholds {thresholds}")
+        i = int(near[0])
+    else:
+        basis = "false_alarm"
+        ok = np.flatnonzero(far <= max_false_alarm)
+        i = int(ok[0]) if ok.size else None
+    out: dict[str, float | str] = {"median_lead": np.nan, "lo": np.nan, "hi": np.nan, "threshold": np.nan,
+                                   "hit_rate": np.nan, "false_alarm": np.nan, "n_hits": 0, "basis": basis}
+    if i is None:
+        return out
+    lead = curve["member_lead"][i]
+    lead = lead[np.isfinite(lead)]
+    out.update(threshold=float(thresholds[i]), hit_rate=float(hit[i]), false_alarm=float(far[i]),
+               n_hits=int(lead.size))
+    if lead.size:
+        est, lo, hi = bootstrap_ci(lead, axis=0, stat=np.median, n_boot=n_boot, level=level, seed=seed)
+        out.update(median_lead=float(est), lo=float(lo), hi=float(hi))
+    return out
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, *, stat=np.mean, n_boot: int = 2000,

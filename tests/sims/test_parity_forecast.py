@@ -48,6 +48,16 @@ def test_the_forecast_is_made_before_the_loss_moves(small):
     assert (ld["lead"] > 0).all() and (ld["to_move"] > 0).all() and ld["lead"].size >= 10
 
 
+def test_lead_is_read_at_the_alarm_threshold_when_every_member_transitions(small):
+    """No member without the transition: no false-alarm rate, so the lead is read at p >= 0.5."""
+    for split in sim.SPLITS:
+        s = sim.scores(small, split, "hidden")
+        assert float(s.base_rate) == 1.0  # the small run: every member transitions by the end
+        assert np.isnan(s.false_alarm).all() and s.attrs["lead_basis"] == "alarm_threshold"
+        assert float(s.median_lead_threshold) == 0.5
+        assert float(s.median_lead_lo) <= float(s.median_lead) <= float(s.median_lead_hi)
+
+
 def test_dataset_layout(small):
     assert small.t_quantiles.dims == ("split", "predictor", "n_bits", "seed", "level")
     assert list(small.predictor.values) == list(sim.PREDICTORS)
