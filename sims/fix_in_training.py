@@ -53,7 +53,7 @@ import xarray as xr
 import dyntheory as dt
 
 __all__ = ["ARMS", "KNOWN", "PAPER", "SIZES", "SMALL", "Config", "Shortcut", "analyse", "check",
-           "reliance", "run", "sweep"]
+           "effects", "reliance", "run", "sweep"]
 
 I = dt.interventions
 ARMS = ("none", "post", "training")
@@ -210,6 +210,30 @@ def _paired(diff: xr.DataArray) -> tuple[float, float, float, int]:
     return float(est), float(lo), float(hi), int(v.size)
 
 
+def effects(ds: xr.Dataset) -> xr.Dataset:
+    """The final values per arm and their paired differences (95% bootstrap intervals over seeds).
+
+    Returned, for ``var`` in ``reliance`` and ``test_loss`` (the clean test loss), at the last
+    step: (dims arm, reliability) ``var`` with ``var_lo`` / ``var_hi`` (mean over seeds);
+    (dim reliability) ``d_var`` with ``d_var_lo`` / ``d_var_hi`` (training minus post, paired).
+    ``check`` and the figure read their numbers from here.
+    """
+    end = ds.isel(step=-1)
+    arms, rs = list(ds.arm.values), list(ds.reliability.values)
+    out = {}
+    for var in ("reliance", "test_loss"):
+        cols = {k: np.full((len(arms), len(rs)), np.nan) for k in ("", "_lo", "_hi")}
+        dcols = {k: np.full(len(rs), np.nan) for k in ("", "_lo", "_hi")}
+        for j, r in enumerate(rs):
+            e = end[var].sel(reliability=r)
+            for i, arm in enumerate(arms):
+                cols[""][i, j], cols["_lo"][i, j], cols["_hi"][i, j], _ = _paired(e.sel(arm=arm))
+            dcols[""][j], dcols["_lo"][j], dcols["_hi"][j], _ = _paired(e.sel(arm="training") - e.sel(arm="post"))
+        out.update({f"{var}{k}": (("arm", "reliability"), v) for k, v in cols.items()})
+        out.update({f"d_{var}{k}": (("reliability",), v) for k, v in dcols.items()})
+    return xr.Dataset(out, coords={"arm": arms, "reliability": rs})
+
+
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
     """Verdicts per shortcut strength, at the last step (95% paired bootstrap over seeds).
 
@@ -221,6 +245,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     """
     out = []
     end = ds.isel(step=-1)
+    eff = effects(ds)
     for r in ds.reliability.values:
         e = end.sel(reliability=r)
         est, lo, hi, n = _paired(ds.reliance.sel(arm="none", reliability=r).max("step"))
@@ -230,9 +255,11 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
                                            f"final {float(e.reliance.sel(arm='none').mean()):.3g}; "
                                            f"signal fired for {float((det >= 0).mean()):.2f} of members, "
                                            f"median step {float(det.where(det >= 0).median()):.3g}")))
+        f = eff.sel(reliability=r)
         for what, var in (("property", "reliance"), ("clean", "test_loss")):
             diff = e[var].sel(arm="training") - e[var].sel(arm="post")
-            est, lo, hi, n = _paired(diff)
+            est, lo, hi = (float(f[f"d_{var}{k}"]) for k in ("", "_lo", "_hi"))
+            n = int(np.isfinite(diff.values).sum())
             means = ", ".join(f"{a} {float(e[var].sel(arm=a).mean()):.3g}" for a in ARMS)
             out.append(dt.interval_verdict(est, (lo, hi), predicted=0.0, side="below",
                                            name=f"training_beats_post_{what}_{r:g}", n_members=n,

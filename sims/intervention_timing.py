@@ -39,8 +39,8 @@ import xarray as xr
 import dyntheory as dt
 from sims import grokking_weight_norm as grokking
 
-__all__ = ["ACTIONS", "KNOWN", "PAPER", "SIZES", "SMALL", "Config", "action", "analyse", "check",
-           "run", "sweep"]
+__all__ = ["ACTIONS", "KNOWN", "PAPER", "SIZES", "SMALL", "Config", "action", "analyse", "change", "check",
+           "effects", "run", "sweep"]
 
 I = dt.interventions
 ACTIONS = ("wd_pulse", "grokfast")
@@ -126,6 +126,31 @@ def _ci(values: np.ndarray) -> tuple[float, float, float, int]:
     return float(est), float(lo), float(hi), int(v.size)
 
 
+def change(ds: xr.Dataset) -> xr.DataArray:
+    """Per member, the change in restricted grokking time (never grokked: the last step),
+    treated minus twin; dims (action, time, seed)."""
+    last = ds.attrs["last_step"]
+    return (ds.t_treated.fillna(last) - ds.t_control.fillna(last)).transpose("action", "time", "seed")
+
+
+def effects(ds: xr.Dataset) -> xr.Dataset:
+    """The paired effects per action and intervention time (95% bootstrap intervals over seeds).
+
+    Returned (dims action, time): ``d_t`` with ``d_t_lo`` / ``d_t_hi`` (mean change in restricted
+    grokking time, steps), ``d_rate`` (change in the fraction that groks), ``n``. ``check`` and
+    the figure read their numbers from here.
+    """
+    c = change(ds).values
+    cols = {k: np.full(c.shape[:2], np.nan) for k in ("d_t", "d_t_lo", "d_t_hi", "n")}
+    for i in range(c.shape[0]):
+        for j in range(c.shape[1]):
+            cols["d_t"][i, j], cols["d_t_lo"][i, j], cols["d_t_hi"][i, j], cols["n"][i, j] = _ci(c[i, j])
+    rate = (ds.reached_treated.astype(float) - ds.reached_control.astype(float)).mean("seed")
+    out = xr.Dataset({k: (("action", "time"), v) for k, v in cols.items()},
+                     coords={"action": ds.action.values, "time": ds.time.values})
+    return out.assign(d_rate=rate.transpose("action", "time"))
+
+
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
     """Verdicts per action (95% paired bootstrap intervals over seeds).
 
@@ -140,29 +165,27 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
        same twins) lies above 0: the effect depends on when. The times are picked after the fact
        (the best and the worst of ``len(times)``), so this is a claim about the spread.
     """
-    last = ds.attrs["last_step"]
+    eff = effects(ds)
     out = []
     for name in ACTIONS:
-        d = ds.sel(action=name)
-        change = (d.t_treated.fillna(last) - d.t_control.fillna(last)).transpose("time", "seed").values
-        means = change.mean(-1)
+        d, e = ds.sel(action=name), eff.sel(action=name)
+        ch = change(ds).sel(action=name).values
+        means = e.d_t.values
         table = ", ".join(
             f"t={t}: {m:+.0f} (grokked {float(d.reached_treated.sel(time=t).mean()):.2f})"
             for t, m in zip(d.time.values, means))
         best, worst = int(np.argmin(means)), int(np.argmax(means))
         tb, tw = int(d.time.values[best]), int(d.time.values[worst])
-        est, lo, hi, n = _ci(change[best])
-        out.append(dt.interval_verdict(est, (lo, hi), predicted=0.0, side="below",
-                                       name=f"well_timed_helps_{name}", n_members=n,
+        b, w = e.isel(time=best), e.isel(time=worst)
+        out.append(dt.interval_verdict(float(b.d_t), (float(b.d_t_lo), float(b.d_t_hi)), predicted=0.0,
+                                       side="below", name=f"well_timed_helps_{name}", n_members=int(b.n),
                                        label=f"d t_grok at t={tb}", detail=f"mean change per time: {table}"))
-        est, lo, hi, n = _ci(change[worst])
-        rate = float(d.reached_treated.isel(time=worst).mean() - d.reached_control.isel(time=worst).mean())
-        out.append(dt.interval_verdict(est, (lo, hi), predicted=0.0, side="above",
-                                       name=f"badly_timed_hurts_{name}", n_members=n,
+        out.append(dt.interval_verdict(float(w.d_t), (float(w.d_t_lo), float(w.d_t_hi)), predicted=0.0,
+                                       side="above", name=f"badly_timed_hurts_{name}", n_members=int(w.n),
                                        label=f"d t_grok at t={tw}",
-                                       detail=f"grokking rate change there {rate:+.2f}; control "
+                                       detail=f"grokking rate change there {float(w.d_rate):+.2f}; control "
                                               f"t_grok median {float(np.nanmedian(d.t_control.values)):.0f}"))
-        est, lo, hi, n = _ci(change[worst] - change[best])
+        est, lo, hi, n = _ci(ch[worst] - ch[best])
         out.append(dt.interval_verdict(est, (lo, hi), predicted=0.0, side="above",
                                        name=f"timing_matters_{name}", n_members=n,
                                        label=f"d t_grok(t={tw}) - d t_grok(t={tb})"))

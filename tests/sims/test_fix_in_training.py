@@ -37,6 +37,26 @@ def test_arms_are_paired_and_the_fix_acts_from_its_step(small):
     assert not np.array_equal(training.reliance.values, none.reliance.values)
 
 
+def test_figure_draws_the_datasets_arms(small, tmp_path):
+    from paper_figs import fix_in_training_fig1 as fig
+
+    verdicts = {v.name: v for v in sim.check(small)}
+    path = tmp_path / f"{fig.NAME}.png"
+    eff = fig.draw(small, list(verdicts.values()), str(path))
+    assert path.stat().st_size > 20_000
+    end = small.isel(step=-1)
+    for r in sim.SMALL.reliabilities:
+        for var, what in (("reliance", "property"), ("test_loss", "clean")):
+            e = end[var].sel(reliability=r)
+            np.testing.assert_allclose(eff[var].sel(reliability=r, arm=list(sim.ARMS)).values,
+                                       [e.sel(arm=a).values.mean() for a in sim.ARMS], rtol=1e-6)
+            d = eff.sel(reliability=r)
+            diff = (e.sel(arm="training") - e.sel(arm="post")).values
+            np.testing.assert_allclose(float(d[f"d_{var}"]), diff.mean(), rtol=1e-5)
+            v = verdicts[f"training_beats_post_{what}_{r:g}"]  # the drawn interval is the verdict's
+            assert (float(d[f"d_{var}_lo"]), float(d[f"d_{var}_hi"])) == pytest.approx(v.interval), str(v)
+
+
 def test_the_task_corrects_its_data_from_fix_step():
     task = sim.Shortcut(d_core=4, scale=2.0)
     key = jax.random.key(0)

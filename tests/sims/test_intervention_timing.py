@@ -40,6 +40,25 @@ def test_layout_and_pairing(small):
     assert (small.reached_control).all()  # every control member groks within the run
 
 
+def test_figure_draws_the_datasets_effects(small, tmp_path):
+    from paper_figs import intervention_timing_fig1 as fig
+
+    verdicts = {v.name: v for v in sim.check(small)}
+    path = tmp_path / f"{fig.NAME}.png"
+    eff = fig.draw(small, list(verdicts.values()), str(path))
+    assert path.stat().st_size > 20_000
+    last = small.attrs["last_step"]
+    change = small.t_treated.fillna(last) - small.t_control.fillna(last)
+    np.testing.assert_allclose(eff.d_t.transpose("action", "time").values,
+                               change.mean("seed").transpose("action", "time").values)
+    assert (eff.d_t_lo <= eff.d_t).all() and (eff.d_t <= eff.d_t_hi).all()
+    for name in sim.ACTIONS:  # the best and worst times' drawn intervals are the verdicts'
+        for claim, pick in (("well_timed_helps", np.argmin), ("badly_timed_hurts", np.argmax)):
+            e = eff.sel(action=name).isel(time=int(pick(eff.d_t.sel(action=name).values)))
+            v = verdicts[f"{claim}_{name}"]
+            assert (float(e.d_t_lo), float(e.d_t_hi)) == pytest.approx(v.interval), str(v)
+
+
 @pytest.mark.slow
 def test_paper_size():
     ds = sim.run("paper")
