@@ -42,9 +42,8 @@ not at ridge, and at M = 256 it is slightly worse than dMMSE itself (1.17 agains
 the two estimators no longer differ by ``RESOLVE``. Paper size (20,000 steps, D = 2, 3, 4) is
 where M* and its growth with D are to be judged; it has not been run on this machine.
 
-Engine note: ``InContextRegression.n_tasks`` changes shapes, so sweeping it compiles a group per
-value (~60 s each on the shared 2-core machine). :class:`TracedPool` draws one pool of
-``max_tasks`` per data stream and uses its first ``M`` rows, so ``M`` is traced (one compile).
+Engine note: ``InContextRegression.n_tasks`` is traced (the pool holds ``max_tasks`` rows, a member
+uses its first ``M``), so the whole ``M`` grid is one compiled group per ``D``.
 
 References: A. Raventós, M. Paul, F. Chen, S. Ganguli (2023), "Pretraining task diversity and the
 emergence of non-Bayesian in-context learning for regression", arXiv:2306.15063; S. Garg, D.
@@ -56,9 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import ClassVar
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
@@ -66,42 +63,11 @@ import xarray as xr
 import dyntheory as dt
 from theory import icl_regression as theory
 
-__all__ = ["KNOWN", "MEDIUM", "PAPER", "SIZES", "SMALL", "Config", "PoolOf", "TracedPool", "analyse", "check",
+__all__ = ["KNOWN", "MEDIUM", "PAPER", "SIZES", "SMALL", "Config", "PoolOf", "analyse", "check",
            "dmmse_fresh_error", "run", "sweep", "threshold"]
 
 TOL = 0.2       # relative error allowed against dMMSE / ridge
 RESOLVE = 0.25  # phi is judged where (E_dmmse - E_ridge) / E_ridge exceeds this
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class TracedPool(dt.tasks.InContextRegression):
-    """``InContextRegression`` whose pool size ``n_tasks`` is traced (``<= max_tasks`` or inf).
-
-    The pool is ``max_tasks`` weights drawn once per data stream; a member with ``n_tasks = M``
-    trains on its first ``M`` rows. Example: ``TracedPool(d=3, context=12, max_tasks=64)``.
-    """
-
-    traced_fields: ClassVar[tuple[str, ...]] = ("noise", "n_tasks")
-    max_tasks: int = 64
-
-    def check(self) -> None:
-        super().check()
-        if self.n_tasks != math.inf and self.n_tasks > self.max_tasks:
-            raise ValueError(f"TracedPool.n_tasks={self.n_tasks} exceeds max_tasks={self.max_tasks}")
-
-    def fixed(self, key, tp):
-        return {"pool": jax.random.normal(key, (self.max_tasks, self.d)), "m": tp["n_tasks"]}
-
-    def weights(self, fixed, key, n, source="train"):
-        k_fresh, k_pick = jax.random.split(key)
-        fresh = jax.random.normal(k_fresh, (n, self.d))
-        if source == "fresh":
-            return fresh
-        m = fixed["m"]
-        finite = jnp.isfinite(m)
-        size = jnp.where(finite, m, 1.0)
-        idx = jnp.minimum(jnp.floor(jax.random.uniform(k_pick, (n,)) * size), size - 1).astype(jnp.int32)
-        return jnp.where(finite, fixed["pool"][idx], fresh)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,10 +114,9 @@ SMALL = Config(d=(3,), context=12, noise=0.5, pools=(1.0, 4.0, 16.0, 64.0, math.
 # Six times the steps of SMALL at twice the batch (~160-240 s on the shared 2-core machine).
 MEDIUM = Config(d=(3,), context=12, noise=0.5, pools=(1.0, 4.0, 16.0, 64.0, 256.0, math.inf), layers=2,
                 heads=2, d_model=32, d_mlp=64, lr=2e-3, batch_size=64, steps=3000, record=250, seeds=3)
-PAPER = Config(d=(2, 3, 4), context=16, noise=0.5,
-               pools=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0, math.inf), layers=4,
-               heads=4, d_model=64, d_mlp=128, lr=1e-3, batch_size=128, steps=20000, record=500,
-               seeds=5)
+PAPER = Config(d=(2, 3, 4), context=12, noise=0.5, pools=(1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, math.inf),
+               layers=2, heads=2, d_model=32, d_mlp=64, lr=2e-3, batch_size=64, steps=3000, record=250,
+               seeds=3)
 SIZES = {"small": SMALL, "medium": MEDIUM, "paper": PAPER}
 KNOWN = (
     dt.Known(name="ridge_above", direction="above", sizes=("small",),
@@ -164,10 +129,11 @@ KNOWN = (
 
 
 def sweep(cfg: Config) -> dt.Sweep:
-    """``n_tasks`` (traced) x seeds, a compiled group per ``d``."""
+    """``n_tasks`` (traced: one pool of the largest finite ``M`` rows) x seeds, a compiled group
+    per ``d``."""
     finite = [int(m) for m in cfg.pools if m != math.inf]
-    task = TracedPool(d=cfg.d[0], context=cfg.context, noise=cfg.noise, n_test=cfg.n_test,
-                      n_tasks=finite[0], max_tasks=max(finite))
+    task = dt.tasks.InContextRegression(d=cfg.d[0], context=cfg.context, noise=cfg.noise, n_test=cfg.n_test,
+                                        max_tasks=max(finite))
     model = dt.models.Transformer(layers=cfg.layers, heads=cfg.heads, d_model=cfg.d_model, d_mlp=cfg.d_mlp,
                                   layer_norm=True, max_len=cfg.context)
     axes = {"d": list(cfg.d)} if len(cfg.d) > 1 else {}

@@ -30,6 +30,12 @@ class InContextRegression(SequenceTask):
     ``test_loss`` is on fresh weights (unseen tasks); ``state["pool_test"]`` holds sequences from
     the pool (read it with ``PositionLoss``-like metrics, or ``pool_loss``).
 
+    The pool size is traced: the pool holds ``max_tasks`` rows (a shape) and a member with
+    ``n_tasks = M`` draws from its first ``M``, so members with different ``M`` (``inf``
+    included) share one compiled group. Row ``m`` of the pool does not depend on ``max_tasks``
+    (JAX's partitionable threefry draws element by element), so a member's pool, batches and
+    test sets are those of a task built with ``n_tasks = M`` alone.
+
     Format: position ``k`` (``1..context``) holds the vector ``[x_k, x_{k-1}, y_{k-1}]`` (zeros
     for ``k = 1``), of width ``2 d + 1``, and its target is ``y_k``: under causal attention the
     output at ``k`` sees ``x_k`` and the ``k - 1`` labelled pairs before it, the information
@@ -41,24 +47,32 @@ class InContextRegression(SequenceTask):
     Args:
         d: dimension of ``x`` and ``w``.
         context: pairs per sequence (``K``).
-        n_tasks: pool size ``M`` (a positive integer), or ``math.inf`` for a fresh ``w`` per
-            sequence. Changes shapes: sweeping it compiles a group per value.
+        n_tasks: pool size ``M`` (a positive integer, at most ``max_tasks``), or ``math.inf``
+            for a fresh ``w`` per sequence. Traced: sweeping it does not recompile.
+        max_tasks: rows of the pool (its shape). ``None`` (the default) takes ``n_tasks``
+            (``0`` for ``inf``: no pool). To sweep ``n_tasks``, give the largest finite value
+            swept: the sweep checks each value against it.
         noise: label noise ``sigma`` (traced: sweeping it does not recompile).
         n_train: a finite training set of this many sequences, or ``None`` to stream.
         n_test: sequences in each evaluation set.
 
     Example:
         >>> task = InContextRegression(d=4, context=16, n_tasks=64, noise=0.5)
-        >>> task.spec()
-        Spec(d_in=9, d_out=1, vocab=None)
+        >>> task.spec(), task.max_tasks
+        (Spec(d_in=9, d_out=1, vocab=None), 64)
+        >>> import dyntheory as dt
+        >>> sweep = dt.Sweep(task=InContextRegression(d=4, context=16, max_tasks=64),
+        ...                  model=dt.models.Transformer(layers=1, heads=1, d_model=8),
+        ...                  steps=10, batch_size=8, axes={"n_tasks": [1, 16, 64, math.inf]})
     """
 
     kind: ClassVar[str] = "regression"
-    traced_fields: ClassVar[tuple[str, ...]] = ("noise",)
+    traced_fields: ClassVar[tuple[str, ...]] = ("noise", "n_tasks")
 
     d: int
     context: int
     n_tasks: float = math.inf
+    max_tasks: int | None = None
     noise: float = 0.5
     n_train: int | None = None
     n_test: int = 512
@@ -72,21 +86,36 @@ class InContextRegression(SequenceTask):
         if self.n_tasks != math.inf:
             object.__setattr__(self, "n_tasks", integer("InContextRegression.n_tasks", self.n_tasks,
                                                         minimum=1))
+        if self.max_tasks is None:  # the pool's rows: this task's own M (none for inf)
+            object.__setattr__(self, "max_tasks", 0 if self.n_tasks == math.inf else self.n_tasks)
+        object.__setattr__(self, "max_tasks", integer("InContextRegression.max_tasks", self.max_tasks,
+                                                      minimum=0))
+        if self.n_tasks != math.inf and self.n_tasks > self.max_tasks:
+            raise ValueError(f"InContextRegression.n_tasks={self.n_tasks} exceeds max_tasks={self.max_tasks}, "
+                             "the pool's rows; to sweep n_tasks, build the task with max_tasks set to the "
+                             "largest finite value swept")
 
     def spec(self) -> Spec:
         return Spec(d_in=2 * self.d + 1, d_out=1)
 
     def fixed(self, key, tp):
-        if self.n_tasks == math.inf:
+        """The pool, ``max_tasks`` rows, and this stream's traced ``M`` (``{}`` without a pool)."""
+        if self.max_tasks == 0:
             return {}
-        return {"pool": jax.random.normal(key, (int(self.n_tasks), self.d))}
+        return {"pool": jax.random.normal(key, (self.max_tasks, self.d)), "m": tp["n_tasks"]}
 
     def weights(self, fixed, key, n: int, source: str = "train") -> jax.Array:
-        """``(n, d)`` weights: from the pool (``source="train"`` with a finite pool, or
-        ``"pool"``) or fresh (``"fresh"``, or training with ``n_tasks = inf``)."""
+        """``(n, d)`` weights: from the pool's first ``M`` rows (``source="train"`` or
+        ``"pool"`` with a finite ``M``) or fresh (``"fresh"``, or ``M = inf``)."""
+        fresh = jax.random.normal(key, (n, self.d))
         if source == "fresh" or "pool" not in fixed:
-            return jax.random.normal(key, (n, self.d))
-        return fixed["pool"][jax.random.randint(key, (n,), 0, fixed["pool"].shape[0])]
+            return fresh
+        m = fixed["m"]
+        finite = jnp.isfinite(m)
+        # The same key as the fresh draw: exactly one of the two is kept, and each equals what a
+        # task with this M alone draws (randint with a traced bound draws as with a constant one).
+        idx = jax.random.randint(key, (n,), 0, jnp.where(finite, m, 1).astype(jnp.int32))
+        return jnp.where(finite, fixed["pool"][idx], fresh)
 
     def sequences(self, w, key, noise_key, noise) -> Batch:
         """Input vectors and targets for weights ``w`` ``(n, d)``."""

@@ -23,7 +23,7 @@ TP = {"noise": 0.5}
 
 
 def draw(task, task_key=0, noise_key=1, data_key=2, noise_step_key=3, step=4, n=8):
-    tp = TP if task.traced_fields else {}
+    tp = {f: TP.get(f, getattr(task, f)) for f in task.traced_fields}  # n_tasks: the task's own
     state = task.setup(K(task_key), K(noise_key), tp)
     return state, task.batch(state, tp, K(data_key), K(noise_step_key), step, n)
 
@@ -65,7 +65,7 @@ def test_regression_pool_noise_and_format():
     assert not np.array_equal(b.y, b_noise.y)
     # noiseless: exact linear sequences; the pool test set uses pool rows, the test set fresh ones
     clean = InContextRegression(d=3, context=6, n_tasks=5, noise=0.0, n_test=16)
-    st = clean.setup(K(0), K(1), {"noise": 0.0})
+    st = clean.setup(K(0), K(1), {"noise": 0.0, "n_tasks": 5})
     for name, expect_pool in (("pool_test", True), ("test", False)):
         xs, ys = np.asarray(st[name].x), np.asarray(st[name].y)[..., 0]
         w = np.stack([np.linalg.lstsq(xi[:, :3], yi, rcond=None)[0] for xi, yi in zip(xs, ys)])

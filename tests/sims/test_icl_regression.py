@@ -2,7 +2,6 @@
 
 import math
 
-import jax
 import numpy as np
 import pytest
 
@@ -41,20 +40,6 @@ def test_errors_fall_with_pool_size_and_pools_are_memorised(small):
     # one task: the pool error is the noise (0.25), the fresh error near dMMSE's
     np.testing.assert_allclose(one.err_pool, 0.5 ** 2, rtol=0.2)
     assert small.err_dmmse.dims == ("d", "n_tasks", "seed")
-
-
-def test_traced_pool_uses_the_first_m_rows():
-    task = sim.TracedPool(d=2, context=4, max_tasks=8, n_tasks=3)
-    fixed = task.fixed(jax.random.key(0), {"n_tasks": np.float32(3.0)})
-    w = np.asarray(task.weights(fixed, jax.random.key(1), 400))
-    pool = np.asarray(fixed["pool"])
-    hits = (np.abs(w[:, None, :] - pool[None]).max(-1) < 1e-6).argmax(1)
-    assert set(hits.tolist()) == {0, 1, 2}
-    fresh = task.fixed(jax.random.key(0), {"n_tasks": np.float32(math.inf)})
-    w = np.asarray(task.weights(fresh, jax.random.key(1), 400))
-    assert (np.abs(w[:, None, :] - pool[None]).max(-1) > 1e-6).all()
-    with pytest.raises(ValueError, match="max_tasks"):
-        sim.TracedPool(d=2, context=4, max_tasks=8, n_tasks=9)
 
 
 def test_dmmse_fresh_error_against_the_exact_one_task_value():
