@@ -62,8 +62,10 @@ class InContextRegression(SequenceTask):
         (Spec(d_in=9, d_out=1, vocab=None), 64)
         >>> import dyntheory as dt
         >>> sweep = dt.Sweep(task=InContextRegression(d=4, context=16, max_tasks=64),
-        ...                  model=dt.models.Transformer(layers=1, heads=1, d_model=8),
+        ...                  model=dt.models.Transformer(layers=1, heads=1, d_model=8, max_len=16),
         ...                  steps=10, batch_size=8, axes={"n_tasks": [1, 16, 64, math.inf]})
+        >>> sweep.axis_kind("n_tasks"), len(sweep.static_groups())
+        ('task_traced', 1)
     """
 
     kind: ClassVar[str] = "regression"

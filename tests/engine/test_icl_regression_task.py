@@ -1,6 +1,7 @@
 """dt.tasks.InContextRegression with a traced pool size: the batches of a fixed M as before, and
 members with different M in one compiled group equal to separate runs."""
 
+import doctest
 import functools
 import math
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 import dyntheory as dt
+from dyntheory.tasks import _icl_regression
 from dyntheory.tasks._icl_regression import InContextRegression
 
 K = jax.random.key
@@ -90,3 +92,7 @@ def test_members_with_different_pool_sizes_in_one_group_equal_separate_runs():
     final = together.pool_loss.isel(step=-1)
     assert not np.allclose(final.sel(n_tasks=1), final.sel(n_tasks=2))  # M does change training
     assert not np.allclose(final.sel(n_tasks=2), final.sel(n_tasks=math.inf))
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(_icl_regression, raise_on_error=False).failed == 0
