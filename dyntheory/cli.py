@@ -19,6 +19,7 @@ import json
 import os
 import pkgutil
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -68,10 +69,25 @@ def cmd_figures(args) -> int:
     return 0
 
 
+def sizes_of(sim) -> tuple[str, ...] | None:
+    """The size names a sim defines (the keys of its ``SIZES``, in order), or None if it has none."""
+    sizes = getattr(sim, "SIZES", None)
+    return tuple(sizes) if isinstance(sizes, Mapping) else None
+
+
+def _check_size(size: str, sim) -> None:
+    """``Refused`` naming ``--size``, the value and the sim's choices if ``size`` is not one of them
+    (a sim without ``SIZES`` gets the name as given: its ``run`` judges it)."""
+    names = sizes_of(sim)
+    if names is not None and size not in names:
+        raise Refused(f"--size {size!r} is not a size of {sim.__name__}; choose from {', '.join(names)}")
+
+
 def cmd_run(args) -> int:
     mod = _resolve(args.sim, SIM_PACKAGE)
     if not (hasattr(mod, "run") and hasattr(mod, "check")):
         raise SystemExit(f"dyntheory: {mod.__name__} has no run() and check(): not a sim module")
+    _check_size(args.size, mod)  # before any compute
     ds = mod.run(args.size, key=args.key, store=args.store)
     summary = aggregate(mod.check(ds))
     for v in summary.verdicts:
@@ -82,6 +98,8 @@ def cmd_run(args) -> int:
 
 def cmd_figure(args) -> int:
     mod = _resolve(args.figure, FIG_PACKAGE)
+    if getattr(mod, "sim", None) is not None:  # the figure's sim: its sizes are the choices
+        _check_size(args.size, mod.sim)
     rc = mod.main(["--size", args.size, "--out", args.out])
     return rc if isinstance(rc, int) else 0  # some scripts return the figure's path
 
@@ -154,9 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "their first docstring line.").set_defaults(fn=cmd_sims)
     sub.add_parser("figures", help="list figure scripts", description="List the figure scripts in "
                    "paper_figs/ with their first docstring line.").set_defaults(fn=cmd_figures)
-    sizes = dict(choices=("small", "paper"), default="small",
-                 help="small: reduced sizes, seconds to a few minutes on a laptop; paper: the sizes "
-                      "of the published figure (default: %(default)s)")
+    sizes = dict(default="small", metavar="SIZE",
+                 help="a size the sim defines (its SIZES; an unknown one is refused with the choices): "
+                      "small, reduced, seconds to a few minutes on a laptop; paper, the sizes of the "
+                      "published figure; some sims define more, such as medium (default: %(default)s)")
     p = sub.add_parser("run", help="run a sim by name and print its verdicts",
                        description="Run a sim, check its claims and print a verdict per claim, then one "
                                    "summary line. Exit status 0 when every claim holds or fails only as a "

@@ -1,9 +1,9 @@
 """What every figure script shares: its command line, running the sim, the verdicts, the PNG.
 
 A script keeps its drawing and whatever numbers it prints besides the verdicts; its ``main`` is
-one call that parses ``--size`` (default ``small``, as ``dyntheory figure``) and ``--out`` (default ``figures/``), runs and
-checks the sim, draws ``<out>/<stem>.png``, prints the report, the path, every verdict and, last,
-one summary line (``dt.aggregate``): how many claims hold, and each known disagreement of the sim
+one call that parses ``--size`` (one of the sim's ``SIZES``; default ``small``, as ``dyntheory
+figure``) and ``--out`` (default ``figures/``), runs and checks the sim, draws
+``<out>/<stem>.png``, prints the report, the path, every verdict and, last, one summary line (``dt.aggregate``): how many claims hold, and each known disagreement of the sim
 (``KNOWN``, with its reason and where it is explained) instead of a bare ``FAIL``::
 
     def main(argv=None) -> int:
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -32,11 +32,15 @@ matplotlib.use("Agg")
 __all__ = ["main", "parse_args", "save", "verdict_box"]
 
 
-def parse_args(argv: Sequence[str] | None, doc: str) -> argparse.Namespace:
-    """The figure command line: ``--size {small,paper}`` and ``--out DIR``."""
+def parse_args(argv: Sequence[str] | None, doc: str, sizes: Sequence[str] | None = None) -> argparse.Namespace:
+    """The figure command line: ``--size`` (one of ``sizes``, the sim's ``SIZES`` names; default
+    small and paper) and ``--out DIR``. An unknown size exits with argparse's error, which names
+    ``--size``, the value and the choices."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--size", choices=("small", "paper"), default="small")
-    parser.add_argument("--out", default="figures/")
+    choices = tuple(sizes) if sizes is not None else ("small", "paper")
+    parser.add_argument("--size", choices=choices, default="small",
+                        help=f"one of the sim's sizes: {', '.join(choices)} (default: %(default)s)")
+    parser.add_argument("--out", default="figures/", help="directory of the PNG (default: %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -56,7 +60,8 @@ def main(argv: Sequence[str] | None, *, doc: str, sim: Any, stem: str, draw: Cal
             ``report(ds, drawn)``.
         verdicts_in_figure: hand the verdicts to ``draw`` (to print them on the figure).
     """
-    args = parse_args(argv, doc)
+    sizes = getattr(sim, "SIZES", None)
+    args = parse_args(argv, doc, sizes=tuple(sizes) if isinstance(sizes, Mapping) else None)
     ds = sim.run(args.size)
     verdicts = sim.check(ds)
     os.makedirs(args.out, exist_ok=True)

@@ -104,6 +104,56 @@ def test_run_and_figure_default_to_the_small_size(command, monkeypatch):
     assert seen["size"] == "paper"
 
 
+def _sized(sizes, seen):
+    return types.SimpleNamespace(__name__="sims.sized", SIZES=dict.fromkeys(sizes), check=lambda ds: [],
+                                 run=lambda size, key, store: seen.setdefault("size", size))
+
+
+@pytest.mark.parametrize("size", ["small", "medium", "paper"])
+def test_run_accepts_every_size_the_sim_defines(size, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "_resolve", lambda name, package: _sized(("small", "medium", "paper"), seen))
+    assert cli.main(["run", "sized", "--size", size]) == 0
+    assert seen["size"] == size
+
+
+@pytest.mark.parametrize("command", ["run", "figure"])
+def test_an_unknown_size_is_refused_with_the_choices_before_compute(command, monkeypatch, capsys):
+    seen = {}
+    sim = _sized(("small", "medium", "paper"), seen)
+    figure = types.SimpleNamespace(__name__="paper_figs.sized", sim=sim, main=lambda argv: seen.setdefault("ran", 1))
+    monkeypatch.setattr(cli, "_resolve", lambda name, package: sim if command == "run" else figure)
+    assert cli.main([command, "sized", "--size", "huge"]) == 2
+    err = capsys.readouterr().err
+    assert f"dyntheory {command}: --size 'huge' is not a size of sims.sized; choose from small, medium, paper" in err
+    assert not seen  # nothing ran
+
+
+def test_the_real_sims_sizes_reach_the_command_and_the_figure_scripts(monkeypatch):
+    from paper_figs import _common, raventos2023_fig1
+    from sims import icl_regression
+
+    assert cli.sizes_of(icl_regression) == ("small", "medium", "paper")
+    seen = {}
+    monkeypatch.setattr(icl_regression, "run", lambda size, key, store: seen.setdefault("size", size))
+    monkeypatch.setattr(icl_regression, "check", lambda ds: [])
+    assert cli.main(["run", "icl_regression", "--size", "medium"]) == 0 and seen["size"] == "medium"
+    sizes = tuple(raventos2023_fig1.sim.SIZES)
+    assert _common.parse_args(["--size", "medium"], "doc", sizes).size == "medium"
+    assert _common.parse_args([], "doc", sizes).size == "small"
+    assert _common.parse_args(["--size", "paper"], "doc").size == "paper"  # no SIZES: small, paper
+
+
+def test_a_figure_script_refuses_a_size_its_sim_lacks(capsys):
+    from paper_figs import _common
+
+    with pytest.raises(SystemExit) as exit_:
+        _common.parse_args(["--size", "medium"], "doc", ("small", "paper"))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--size" in err and "'medium'" in err and "choose from 'small', 'paper'" in err
+
+
 def test_the_command_gives_jax_its_cores_through_use_cores(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(dt, "use_cores", lambda *a: calls.append(a))
