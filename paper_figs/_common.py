@@ -3,8 +3,9 @@
 A script keeps its drawing and whatever numbers it prints besides the verdicts; its ``main`` is
 one call that parses ``--size`` (one of the sim's ``SIZES``; default ``small``, as ``dyntheory
 figure``) and ``--out`` (default ``figures/``), runs and checks the sim, draws
-``<out>/<stem>.png``, prints the report, the path, every verdict and, last, one summary line (``dt.aggregate``): how many claims hold, and each known disagreement of the sim
-(``KNOWN``, with its reason and where it is explained) instead of a bare ``FAIL``::
+``<out>/<stem>.png``, prints the report, the path, every verdict and, last, one summary line
+(``dt.aggregate``): how many claims hold, and each known disagreement of the sim (``KNOWN``, with
+its reason and where it is explained) instead of a bare ``FAIL``::
 
     def main(argv=None) -> int:
         _common.main(argv, doc=__doc__, sim=sim, stem=NAME, draw=draw, report=report)
