@@ -30,9 +30,20 @@ seeds, 200 + 50 steps) the property forms (peak reliance ~0.8 at strength 0.9, ~
 the signal fires at step ~10-30), and without a fix the final clean test loss is 0.40 / 0.86.
 Both fixes remove most of it; at equal total compute the arm corrected from detection on ends
 with a *higher* reliance than post (+0.03 [0.008, 0.07] at 0.9, +0.004 [0.0002, 0.007] at
-0.98: ``KNOWN``, the thesis fails on the property here) and a lower clean test loss at strength
-0.98 (-0.014 [-0.017, -0.012]); at 0.9 the clean-loss difference is not resolved (+0.008
-[-0.006, 0.036]).
+0.98: ``KNOWN`` at this size, the thesis fails on the property here) and a lower clean test loss
+at strength 0.98 (-0.014 [-0.017, -0.012]); at 0.9 the clean-loss difference is not resolved
+(+0.008 [-0.006, 0.036]).
+
+At paper size (32 seeds, 600 + 100 steps; 333 s on 2 shared cores) the small-size reversal does
+not hold. Peak reliance 0.82 [0.80, 0.85] (0.9) and 0.90 [0.89, 0.92] (0.98); the signal fires
+at step 20 (median; 31 of 32 members at 0.9, all at 0.98); unfixed, the final reliance is
+0.30 / 0.50 and the clean loss 0.38 / 0.71. Both fixes bring reliance to ~0.1 and the clean loss
+to ~0.21. At strength 0.98 fixing in training wins on both, by little: reliance -0.0027
+[-0.0038, -0.0015] (0.094 against 0.097), clean loss -0.0042 [-0.0049, -0.0034]. At 0.9
+neither difference is resolved: reliance +0.005 [-0.001, +0.018], clean loss +0.002 [-0.003,
++0.012]. What the data show: with the same fix and equal compute, when it is applied barely
+matters once ``k`` corrected steps have been taken; the earlier fix is ahead only at the
+stronger shortcut, by ~3% of the remaining reliance.
 
 Reference: the position paper this project serves, arXiv:2606.06533 ("fix in training, not in
 post"); the shortcut set-up follows R. Geirhos et al. (2020), "Shortcut learning in deep neural
@@ -152,8 +163,10 @@ SMALL = Config(d_core=16, width=32, lr=3e-3, batch_size=64, reliabilities=(0.9, 
                steps=200, k=50, record=10, grid=20, detect=0.7)
 PAPER = dataclasses.replace(SMALL, seeds=32, steps=600, k=100)
 SIZES = {"small": SMALL, "paper": PAPER}
+# At paper size the reversal is gone (module docstring): at 0.98 training beats post, at 0.9 the
+# difference is not resolved, so these hold at small size only.
 KNOWN = tuple(dt.Known(
-    name=f"training_beats_post_property_{r:g}", direction="above",
+    name=f"training_beats_post_property_{r:g}", direction="above", sizes=("small",),
     reason="fine-tuning on corrected data is the most recent signal: at equal total compute post "
            "ends with reliance as low as or lower than the arm corrected from detection on",
     where="sims/fix_in_training.py, module docstring") for r in (0.9, 0.98))

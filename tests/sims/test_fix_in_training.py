@@ -71,8 +71,18 @@ def test_the_task_corrects_its_data_from_fix_step():
     assert not (np.sign(np.asarray(conflict.x[:, -1])) == 2 * np.asarray(conflict.y) - 1).any()
 
 
+# Measured at paper size (module docstring): at strength 0.98 fixing in training beats post on
+# both reliance and clean loss (small effects, resolved); at 0.9 neither difference is resolved.
+PAPER_PASSING = {"property_forms_0.9", "property_forms_0.98", "training_beats_post_property_0.98",
+                 "training_beats_post_clean_0.98"}
+PAPER_UNRESOLVED = {"training_beats_post_property_0.9", "training_beats_post_clean_0.9"}
+
+
 @pytest.mark.slow
 def test_paper_size():
-    ds = sim.run("paper")
-    names = {v.name for v in sim.check(ds) if v.passed}
-    assert {"property_forms_0.9", "property_forms_0.98"} <= names
+    verdicts = {v.name: v for v in sim.check(sim.run("paper"))}
+    assert {n for n, v in verdicts.items() if v.passed} == PAPER_PASSING, "\n".join(map(str, verdicts.values()))
+    assert not any(v.known for v in verdicts.values())
+    for n in PAPER_UNRESOLVED:
+        v = verdicts[n]
+        assert v.status == "FAIL" and v.interval[0] < 0 < v.interval[1], str(v)
