@@ -19,7 +19,9 @@ import numpy as np
 
 from dyntheory._config import interventions as iv
 from dyntheory._config.optim import ClipState, GrokfastState, PenaltyState
+from dyntheory._engine.data_edits import chosen_rows
 from dyntheory._engine.select import member_mask
+from dyntheory._platform.hosts import to_host
 
 
 def _where(mask: np.ndarray, new, old):
@@ -106,6 +108,27 @@ class Interventions:
         self.rewind = max((a.steps for a in actions if isinstance(a, iv.Rewind)), default=0)
         self.average = max((a.last for a in actions if isinstance(a, iv.AverageWeights)), default=0)
         self.filters = iv.filters(self.items)
+        self.edits: dict[int, tuple] = {}  # item -> (rows (g, n) bool, labels (g, n, ...) or None)
+
+    def prepare(self, task, fns, gs_parts, parts, ids) -> None:
+        """Choose the rows each data edit names, per data stream of the wave (before training):
+        ValueError naming the intervention if they are out of range or malformed, or if the task's
+        batches are not the rows ``dt.tasks.finite_minibatch`` takes."""
+        if "train_set" not in fns:
+            return
+        if parts.axis == 0:  # parts hold different groups: the wave's, in order
+            lo, hi = parts.span(ids)
+            outs = [fns["train_set"](g) for g in gs_parts]
+            train, state, ok = jax.tree.map(lambda *xs: np.concatenate([to_host(x) for x in xs])[:hi - lo], *outs)
+        else:  # every part holds every group
+            train, state, ok = jax.tree.map(to_host, fns["train_set"](gs_parts[0]))
+        if not np.all(ok):
+            raise ValueError(f"Sweep.interventions: {type(task).__name__}'s batches are not the rows of its training "
+                             "set that dt.tasks.finite_minibatch takes, so its examples cannot be removed or "
+                             "relabelled per member (draw batches with finite_minibatch(state['train'], ...))")
+        for i, it in enumerate(self.items):
+            if isinstance(it.action, iv.DataEdit):
+                self.edits[i] = chosen_rows(f"Sweep.interventions[{i}]", it.action, task, train, state)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -200,6 +223,17 @@ class Interventions:
             m = m._replace(opt_state=_switch_on(m.opt_state, PenaltyState, self._penalty_index(a), fire))
         elif isinstance(a, iv.ClipUpdates):
             m = m._replace(opt_state=_switch_on(m.opt_state, ClipState, 0, fire))
+        elif isinstance(a, iv.DataEdit):
+            rows, labels = self.edits[i]
+            sel = fire[:, :, None] & rows[:, None, :]  # (g, m, n)
+            d = m.data
+            if isinstance(a, iv.RemoveExamples):
+                d = d._replace(keep=np.asarray(d.keep) & ~sel)
+            else:
+                wide = sel.reshape(sel.shape + (1,) * (np.ndim(d.label) - 3))
+                d = d._replace(relabel=np.asarray(d.relabel) | sel,
+                               label=np.where(wide, labels[:, None], np.asarray(d.label)).astype(np.asarray(d.label).dtype))
+            m = m._replace(data=d)
         elif isinstance(a, iv.Grokfast):
             index = [f for f in self.filters if f[0] == "grokfast"].index(("grokfast", a.alpha, a.lamb))
             m = m._replace(opt_state=_switch_on(m.opt_state, GrokfastState, index, fire))

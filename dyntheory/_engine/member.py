@@ -20,7 +20,7 @@ from dyntheory._config.metric import MetricContext
 from dyntheory._config.optim import OptSpec, make_optimizer
 from dyntheory.losses import batch_mean, for_kind
 from dyntheory.tasks import Batch
-from dyntheory.tasks._base import as_batch, as_sets
+from dyntheory.tasks._base import as_batch, as_sets, finite_indices
 
 
 class MemberState(NamedTuple):
@@ -29,6 +29,15 @@ class MemberState(NamedTuple):
     metric_state: Any
     diverged_at: jax.Array  # int32, -1 while finite
     update_norm: jax.Array  # norm of the last applied update
+    data: Any = None  # the member's own edits of its training set (``DataEdits``), if the sweep makes any
+
+
+class DataEdits(NamedTuple):
+    """A member's edits of its data stream's finite training set (``dt.interventions``)."""
+
+    keep: jax.Array  # bool (n_train,): False once the row is removed
+    relabel: jax.Array  # bool (n_train,): True once the row is relabelled
+    label: jax.Array  # (n_train, ...) the new labels, where ``relabel``
 
 
 class GroupState(NamedTuple):
@@ -66,13 +75,15 @@ class Member:
     """
 
     def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple,
-                 loss=None):
+                 loss=None, edits: bool = False):
         self.task, self.model, self.opt = task, model, opt
         self.batch_size, self.metrics = batch_size, metrics
         self.spec = task.spec()
         self.lr_scales = model.lr_scales(self.spec, opt.name)
         # ``loss``: the sweep's per-example loss (``Sweep.loss``); None is the task kind's default.
         self.example_loss = for_kind(task.kind) if loss is None else loss
+        # ``edits``: members carry their own edits of the training set (``data_edits``).
+        self.train_shape = train_set_shape(task) if edits else None
 
     # ---- one member -------------------------------------------------------------------------
     def loss_of(self, pred, y):
@@ -90,11 +101,32 @@ class Member:
         opt_state = self.optimizer(hp).init(params)
         mstate = tuple(m.init(params, jax.random.fold_in(init_key, 1 + i))
                        for i, (_, m) in enumerate(self.metrics))
-        return MemberState(params, opt_state, mstate, jnp.int32(-1), jnp.zeros((), _float(params)))
+        data = None
+        if self.train_shape is not None:
+            n, y = self.train_shape.x.shape[0], self.train_shape.y
+            data = DataEdits(jnp.ones(n, bool), jnp.zeros(n, bool), jnp.zeros(y.shape, y.dtype))
+        return MemberState(params, opt_state, mstate, jnp.int32(-1), jnp.zeros((), _float(params)), data)
 
     def member_step(self, ms: MemberState, hp: HParams, batch: Batch, t) -> MemberState:
-        loss, grads = jax.value_and_grad(self.loss)(ms.params, batch)
+        if self.train_shape is None:
+            loss, grads = jax.value_and_grad(self.loss)(ms.params, batch)
+        else:
+            batch, rows = batch
+            loss, grads = jax.value_and_grad(self.edited_loss)(ms.params, batch, ms.data, rows)
         return self.member_update(ms, hp, loss, grads, t)
+
+    def edited_loss(self, params, batch: Batch, data: DataEdits, rows):
+        """The loss of a batch (the training set's ``rows``; None: all of it) after the member's
+        edits: relabelled rows take their new labels, removed rows drop out of the mean. A member
+        with no edit in the batch gets exactly ``loss``'s value and gradient."""
+        take = (lambda a: a) if rows is None else (lambda a: jnp.take(a, rows, axis=0))
+        keep, relabel, label = take(data.keep), take(data.relabel), take(data.label)
+        y = jnp.where(relabel.reshape(relabel.shape + (1,) * (batch.y.ndim - 1)), label.astype(batch.y.dtype),
+                      batch.y)
+        pred = self.model.apply(params, batch.x)
+        per_example = jax.vmap(self.example_loss)(pred, y)
+        weighted = jnp.sum(jnp.where(keep, per_example, 0)) / jnp.maximum(jnp.sum(keep), 1)
+        return jnp.where(jnp.all(keep), self.loss_of(pred, y), weighted.astype(per_example.dtype))
 
     def member_update(self, ms: MemberState, hp: HParams, loss, grads, t) -> MemberState:
         updates, opt_state = self.optimizer(hp).update(grads, ms.opt_state, ms.params)
@@ -114,6 +146,7 @@ class Member:
             metric_state=ms.metric_state,
             diverged_at=jnp.where(alive & ~finite, jnp.int32(t), ms.diverged_at),
             update_norm=jnp.where(ok, jnp.sqrt(sq), ms.update_norm).astype(ms.update_norm.dtype),
+            data=ms.data,
         )
 
     def member_core(self, params, train: Batch, test: Batch) -> dict:
@@ -155,13 +188,47 @@ class Member:
 
     def group_batch(self, gs: GroupState, t) -> Batch:
         # Checked as it is traced, before any compute: a batch of another size trained silently.
-        return as_batch(self.task, self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t,
-                                                   self.batch_size), self.batch_size)
+        batch = as_batch(self.task, self.task.batch(gs.task_state, gs.tp, gs.data_key, gs.noise_key, t,
+                                                    self.batch_size), self.batch_size)
+        if self.train_shape is None:
+            return batch
+        return batch, finite_indices(self.train_shape.x.shape[0], gs.data_key, t, self.batch_size)
+
+    def group_train_set(self, gs: GroupState):
+        """The stream's training set and task state, for choosing rows to edit on the host, and
+        whether the task's batches of steps 0 and 1 are the rows ``finite_indices`` names (the
+        engine applies a member's edits by those rows)."""
+        train = as_sets(self.task, self.task.eval_sets(gs.task_state, gs.tp))["train"]
+        ok = jnp.array(True)
+        for t in (0, 1):
+            batch, rows = self.group_batch(gs, t)
+            want = train if rows is None else Batch(*(jnp.take(a, rows, axis=0) for a in train))
+            ok &= jnp.array_equal(batch.x, want.x) & jnp.array_equal(batch.y, want.y)
+        return train, gs.task_state, ok
 
     def group_sets(self, gs: GroupState, t) -> tuple[Batch, Batch]:
         sets = as_sets(self.task, self.task.eval_sets(gs.task_state, gs.tp))
         train = sets["train"] if sets["train"] is not None else self.group_batch(gs, t)
         return train, sets["test"]
+
+def train_set_shape(task) -> Batch:
+    """Shapes of ``task``'s finite training set, or ValueError if the task has none to edit."""
+    name = type(task).__name__
+    if not task.finite:
+        raise ValueError(f"Sweep.interventions: RemoveExamples and RelabelExamples edit a finite training set, "
+                         f"but {name} streams fresh samples (finite=False)")
+    tp = {f: jax.ShapeDtypeStruct((), jnp.float32) for f in type(task).traced_fields}
+
+    def train(tp):
+        key = jax.random.key(0)
+        return as_sets(task, task.eval_sets(task.setup(key, key, tp), tp))["train"]
+
+    shape = jax.eval_shape(train, tp)
+    if shape is None:
+        raise ValueError(f"Sweep.interventions: RemoveExamples and RelabelExamples need {name}.eval_sets to "
+                         'return its training set as "train", got None')
+    return Batch(*shape)
+
 
 def _float(params):
     leaves = jax.tree.leaves(params)

@@ -34,8 +34,9 @@ class Population(Member):
     """The compiled functions of one static group (fixed task and model shapes)."""
 
     def __init__(self, *, task, model, opt: OptSpec, batch_size: int | None, metrics: tuple, loss=None,
-                 chunk_members: int | None = None, chunk_bytes: int | None = None):
-        super().__init__(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss)
+                 edits: bool = False, chunk_members: int | None = None, chunk_bytes: int | None = None):
+        super().__init__(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss,
+                         edits=edits)
         self.chunk_members, self.chunk_bytes = chunk_members, chunk_bytes
 
     def chunk_step(self, batches: Batch, members: MemberState, hps: HParams, t) -> MemberState:
@@ -101,6 +102,9 @@ class Population(Member):
                                     plan.split_groups(gs), plan.split(members), plan.split(hps))
             return plan.merge(out), plan.merge(members)
 
-        return {"setup": setup, "init": init,
-                "advance": jit(advance, donate_argnums=(1,)),
-                "measure": jit(measure, donate_argnums=(1,))}
+        fns = {"setup": setup, "init": init,
+               "advance": jit(advance, donate_argnums=(1,)),
+               "measure": jit(measure, donate_argnums=(1,))}
+        if self.train_shape is not None:  # the sweep edits training sets (``dt.interventions``)
+            fns["train_set"] = jit(jax.vmap(self.group_train_set))
+        return fns

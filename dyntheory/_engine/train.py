@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dyntheory._config.hparams import HPARAMS, HParams
-from dyntheory._config.interventions import filters
+from dyntheory._config.interventions import data_edits, filters
 from dyntheory._config.optim import OptSpec
 from dyntheory._config.random import as_key, key_record
 from dyntheory._config.sweep import Sweep
@@ -262,13 +262,14 @@ def lapack_devices(where: str, sweep: Sweep, groups, store: str | None, overwrit
 def population(sweep: Sweep, task, model) -> Population:
     opt = OptSpec(sweep.optimizer, sweep.schedule, sweep.steps, sweep.warmup, filters(sweep.interventions))
     return Population(task=task, model=model, opt=opt, batch_size=sweep.batch_size, metrics=sweep.metrics,
-                      loss=sweep.loss)
+                      loss=sweep.loss, edits=data_edits(sweep.interventions))
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(task, model, opt: OptSpec, batch_size, metrics, loss=None) -> dict:
+def _compiled(task, model, opt: OptSpec, batch_size, metrics, loss=None, edits: bool = False) -> dict:
     # Keyed on the static configuration, so repeated train calls reuse jit caches.
-    return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss).build()
+    return Population(task=task, model=model, opt=opt, batch_size=batch_size, metrics=metrics, loss=loss,
+                      edits=edits).build()
 
 
 def compiled(sweep: Sweep, task, model, metrics: tuple | None = None, coords: dict | None = None) -> dict:
@@ -278,7 +279,7 @@ def compiled(sweep: Sweep, task, model, metrics: tuple | None = None, coords: di
     steps = 0 if sweep.schedule == "constant" else sweep.steps
     opt = OptSpec(sweep.optimizer, sweep.schedule, steps, sweep.warmup, filters(sweep.interventions))
     return _compiled(task, model, opt, sweep.group_batch_size(coords or {}),
-                     sweep.metrics if metrics is None else metrics, sweep.loss)
+                     sweep.metrics if metrics is None else metrics, sweep.loss, data_edits(sweep.interventions))
 
 
 def group_inputs(sweep: Sweep, root, st: Store, coords, task, model, layout: Layout) -> tuple:

@@ -241,14 +241,22 @@ def finite_minibatch(data: Batch, data_key: jax.Array, step, batch_size: int | N
     the examples in the order ``permutation(fold_in(data_key, e))``, dropping the remainder, so the
     order of any step can be replayed without replaying the run.
     """
-    n = data.x.shape[0]
-    if batch_size is None or batch_size >= n:
+    idx = finite_indices(data.x.shape[0], data_key, step, batch_size)
+    if idx is None:
         return data
+    return Batch(jnp.take(data.x, idx, axis=0), jnp.take(data.y, idx, axis=0))
+
+
+def finite_indices(n: int, data_key: jax.Array, step, batch_size: int | None) -> jax.Array | None:
+    """The rows of a finite set of ``n`` examples that ``finite_minibatch`` takes at ``step``;
+    None for the whole set (full batch). The engine uses them to apply per-member edits of the
+    training set (``dt.interventions.RemoveExamples``, ``RelabelExamples``)."""
+    if batch_size is None or batch_size >= n:
+        return None
     per_epoch = n // batch_size
     epoch, pos = jnp.divmod(step, per_epoch)
     perm = jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
-    idx = jax.lax.dynamic_slice(perm, (pos * batch_size,), (batch_size,))
-    return Batch(jnp.take(data.x, idx, axis=0), jnp.take(data.y, idx, axis=0))
+    return jax.lax.dynamic_slice(perm, (pos * batch_size,), (batch_size,))
 
 
 def orthonormal_columns(z: jax.Array) -> jax.Array:
