@@ -32,5 +32,8 @@ def test_dataset_layout_and_levels(small):
 
 @pytest.mark.slow
 def test_paper_size():
-    failed = [str(v) for v in sim.check(sim.run("paper")) if not v.passed]
+    # measured (module docstring): 4/4 hold, lag -0.0099 [-0.013, -0.006]; ~15 min on 2 shared cores
+    ds = sim.run("paper")
+    failed = [str(v) for v in sim.check(ds) if not v.passed]
     assert not failed, "\n".join(failed)
+    assert not ds.censored_drop.sel(layers=2).any() and ds.censored_drop.sel(layers=1).all()
