@@ -26,7 +26,7 @@ def small():
 def test_verdicts_at_small_size(small):
     verdicts = {v.name: v for v in sim.check(small)}
     assert {n for n, v in verdicts.items() if v.passed} == PASSING, "\n".join(map(str, verdicts.values()))
-    assert {n for n, v in verdicts.items() if v.status == "KNOWN"} == {k.name for k in sim.KNOWN}
+    assert {n for n, v in verdicts.items() if v.status == "KNOWN"} == {"well_timed_helps_grokfast"}
     for n in UNRESOLVED:  # the interval straddles zero: neither shown nor refuted
         assert verdicts[n].status == "FAIL" and verdicts[n].interval[0] < 0 < verdicts[n].interval[1], str(verdicts[n])
 
@@ -59,8 +59,14 @@ def test_figure_draws_the_datasets_effects(small, tmp_path):
             assert (float(e.d_t_lo), float(e.d_t_hi)) == pytest.approx(v.interval), str(v)
 
 
+# Measured at paper size (module docstring): timing matters for both; the pulse helps at every
+# time, so "badly timed hurts" is refuted for it (KNOWN), and Grokfast hurts at every time (KNOWN).
+PAPER_PASSING = {"well_timed_helps_wd_pulse", "timing_matters_wd_pulse", "badly_timed_hurts_grokfast",
+                 "timing_matters_grokfast"}
+
+
 @pytest.mark.slow
 def test_paper_size():
-    ds = sim.run("paper")
-    names = {v.name for v in sim.check(ds) if v.passed}
-    assert {"well_timed_helps_wd_pulse", "badly_timed_hurts_grokfast"} <= names
+    verdicts = {v.name: v for v in sim.check(sim.run("paper"))}
+    assert {n for n, v in verdicts.items() if v.passed} == PAPER_PASSING, "\n".join(map(str, verdicts.values()))
+    assert {n for n, v in verdicts.items() if v.status == "KNOWN"} == {k.name for k in sim.KNOWN}
