@@ -44,11 +44,13 @@ import dyntheory as dt
 from dyntheory import design
 from sims.mup_lr_transfer import EPS
 
-__all__ = ["CITATION", "SCHEDULES", "SIZES", "Config", "at_best_lr", "check", "run", "sweep"]
+__all__ = ["CITATION", "CURVE", "SCHEDULES", "SIZES", "Config", "at_best_lr", "check", "record_steps", "run",
+           "sweep"]
 
 CITATION = ("Hägele, Bakouch, Kosson, Allal, Von Werra, Jaggi (2024), Scaling laws and compute-optimal "
             "training beyond fixed training durations, arXiv:2405.18392")
 SCHEDULES = ("wsd", "cosine")
+CURVE = 20  # recorded intervals along training; only the last record is judged
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -74,8 +76,8 @@ class Config(dt.SimConfig):
 SIZES = {
     "small": Config(width=128, lrs=(0.008, 0.016, 0.032, 0.064, 0.128), d_in=32, teacher_width=256, batch_size=32,
                     steps=200, seeds=8),
-    "paper": Config(width=512, lrs=tuple(0.002 * 2.0 ** k for k in range(7)), d_in=32, teacher_width=256,
-                    batch_size=64, steps=2000, seeds=16),
+    "paper": Config(width=256, lrs=tuple(0.002 * 2.0 ** k for k in range(7)), d_in=32, teacher_width=256,
+                    batch_size=64, steps=1000, seeds=16),
 }
 
 
@@ -87,7 +89,12 @@ def sweep(cfg: Config, schedule: str) -> dt.Sweep:
         model=dt.models.MLP(widths=(cfg.width,) * 2, bias=False, base_width=32, parametrization="mup",
                             mup_eps=True),
         optimizer="adam", eps=EPS, steps=cfg.steps, batch_size=cfg.batch_size, schedule=schedule,
-        axes={"lr": list(cfg.lrs)}, seeds=cfg.seeds, record=[0, cfg.steps], checkpoints=[cfg.steps])
+        axes={"lr": list(cfg.lrs)}, seeds=cfg.seeds, record=record_steps(cfg), checkpoints=[cfg.steps])
+
+
+def record_steps(cfg: Config) -> list[int]:
+    """The recorded steps: ``CURVE`` + 1 evenly spaced from 0 to the last (the figure's curves)."""
+    return sorted({round(k * cfg.steps / CURVE) for k in range(CURVE + 1)})
 
 
 def run(size: str | Config = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:

@@ -31,6 +31,24 @@ def test_pairing_removes_the_shared_seed_variance(ds):
     assert np.std(wsd - cos) < 0.5 * np.sqrt(np.var(wsd) + np.var(cos))
 
 
+def test_figure_draws_the_verdicts_interval(ds, tmp_path):
+    from paper_figs import schedule_ordering_fig1 as fig
+
+    path = tmp_path / "schedule_ordering_fig1.png"
+    (v,) = sim.check(ds)
+    drawn = fig.draw(ds, [v], str(path))
+    assert path.stat().st_size > 10_000
+    assert ds.sizes["step"] == sim.CURVE + 1  # a curve, not only the end points
+    best = sim.at_best_lr(ds)["lr"]
+    assert drawn["best_lr"] == {s: float(best.sel(schedule=s)) for s in sim.SCHEDULES}
+    # The figure's last-step mean is the verdict's effect; its band is a bootstrap of the same
+    # paired differences, so it lies close to the verdict's interval.
+    est, lo, hi = drawn["final_advantage"]
+    assert est == pytest.approx(v.effect, rel=1e-6), (drawn, v)
+    width = v.interval[1] - v.interval[0]
+    assert abs(lo - v.interval[0]) < 0.2 * width and abs(hi - v.interval[1]) < 0.2 * width, (drawn, v)
+
+
 @pytest.mark.slow
 def test_paper_size():
     (v,) = sim.check(sim.run("paper"))
