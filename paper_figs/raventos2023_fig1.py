@@ -5,7 +5,9 @@ a pool of ``M`` pretraining tasks): (a) the trained model's error on fresh tasks
 seeds, 95% bootstrap interval) and on its pool's tasks against ``M``, beside the dMMSE error on
 fresh tasks with each member's own pool and the ridge error (``theory/icl_regression.py``);
 ``M = inf`` is drawn at the right edge; (b) ``phi = (E_model - E_ridge) / (E_dmmse - E_ridge)``
-per member (1: dMMSE, 0: ridge) where the two estimators differ, with the verdicts.
+per member (1: dMMSE, 0: ridge) where the two estimators differ, with the verdicts; (c) with
+two or more ``D``, the threshold ``M*`` (where the seed-mean ``phi`` crosses 1/2) against ``D``
+with its 95% bootstrap interval over seeds (``sim.threshold_ci``), log-log.
 
 Reference: A. Raventós, M. Paul, F. Chen, S. Ganguli (2023), "Pretraining task diversity and the
 emergence of non-Bayesian in-context learning for regression", arXiv:2306.15063.
@@ -40,20 +42,23 @@ def _median_ci(a: np.ndarray):
 def draw(ds, verdicts, path: str) -> None:
     ms = ds.n_tasks.values
     x = _x(ms)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    many = ds.sizes["d"] > 1
+    fig, axes = plt.subplots(1, 3 if many else 2, figsize=(16 if many else 11, 4.2), constrained_layout=True)
     colors = plt.cm.viridis(np.linspace(0.0, 0.8, ds.sizes["d"]))
-    for c, d in zip(colors, ds.d.values):
+    for i, (c, d) in enumerate(zip(colors, ds.d.values)):
         e = ds.sel(d=d).transpose("n_tasks", "seed", ...)
         est, lo, hi = _median_ci(e.err_model.values)
         axes[0].errorbar(x, est, yerr=[est - lo, hi - est], fmt="o-", color=c, capsize=3,
                          label=f"model, fresh tasks (D={d})")
-        axes[0].plot(x, np.median(e.err_pool.values, -1), "s:", color=c, label="model, pool tasks")
-        axes[0].plot(x, np.median(e.err_dmmse.values, -1), "k--", lw=1, label="dMMSE (own pool), fresh")
-        axes[0].axhline(float(e.err_ridge), color="k", lw=0.8, label="ridge")
+        first = i == 0  # one legend entry for the lines every D repeats
+        axes[0].plot(x, np.median(e.err_pool.values, -1), "s:", color=c, label="model, pool tasks" * first or None)
+        axes[0].plot(x, np.median(e.err_dmmse.values, -1), "--", color=c, lw=1,
+                     label="dMMSE (own pool), fresh" * first or None)
+        axes[0].axhline(float(e.err_ridge), color=c, lw=0.8, label="ridge" * first or None)
         axes[1].plot(np.repeat(x[:, None], e.sizes["seed"], 1), e.phi.values, "o", color=c, alpha=0.6)
         axes[1].plot(x, e.phi.mean("seed").values, "-", color=c, label=f"seed mean (D={d})")
     labels = [f"{m:g}" if np.isfinite(m) else "inf" for m in ms]
-    for ax in axes:
+    for ax in axes[:2]:
         ax.set_xticks(x, labels)
         ax.set_xlabel("pretraining tasks M")
     axes[0].set(yscale="log", ylabel="E[(y - yhat)^2], averaged over positions",
@@ -65,7 +70,26 @@ def draw(ds, verdicts, path: str) -> None:
     axes[1].set(ylabel="phi = (E - E_ridge) / (E_dmmse - E_ridge)", title="(b) 1: dMMSE, 0: ridge")
     axes[1].legend(fontsize=7, loc="upper right")
     _common.verdict_box(axes[1], verdicts)
+    if many:
+        _draw_thresholds(axes[2], ds, colors)
     _common.save(fig, path)
+
+
+def _draw_thresholds(ax, ds, colors) -> None:
+    """``M*`` against ``D`` with its bootstrap interval; an unlocated one as an arrow off the grid."""
+    for c, d in zip(colors, ds.d.values):
+        est, (lo, hi), log2m = sim.threshold_ci(ds.sel(d=d))
+        if np.isfinite(est):
+            lo, hi = max(lo, log2m[0] - 1), min(hi, log2m[-1] + 1)  # an unbounded side: to the edge
+            ax.errorbar([d], [2.0 ** est], yerr=[[2.0 ** est - 2.0 ** lo], [2.0 ** hi - 2.0 ** est]], fmt="o",
+                        color=c, capsize=4, label=f"D={d}: M* {2.0 ** est:.3g}")
+        else:
+            ax.annotate(f"D={d}: not located", (d, 2.0 ** (log2m[-1] if est > 0 else log2m[0])), color=c,
+                        fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="dimension D", ylabel="M* (seed-mean phi = 1/2)",
+           title="(c) the threshold against D")
+    ax.set_xticks(ds.d.values, [str(d) for d in ds.d.values])
+    ax.legend(fontsize=7)
 
 
 def report(ds) -> None:

@@ -64,7 +64,7 @@ import dyntheory as dt
 from theory import icl_regression as theory
 
 __all__ = ["KNOWN", "MEDIUM", "PAPER", "SIZES", "SMALL", "Config", "PoolOf", "analyse", "check",
-           "dmmse_fresh_error", "run", "sweep", "threshold"]
+           "dmmse_fresh_error", "run", "sweep", "threshold", "threshold_ci"]
 
 TOL = 0.2       # relative error allowed against dMMSE / ridge
 RESOLVE = 0.25  # phi is judged where (E_dmmse - E_ridge) / E_ridge exceeds this
@@ -211,8 +211,9 @@ def threshold(phi: np.ndarray, log2m: np.ndarray) -> float:
     return float(log2m[j - 1] + f * (log2m[j] - log2m[j - 1]))
 
 
-def _threshold_ci(sel: xr.Dataset, n_boot: int = 2000, seed: int = 0):
-    """``log2 M*`` of the seed-mean ``phi`` over resolved finite pools, with a bootstrap CI."""
+def threshold_ci(sel: xr.Dataset, n_boot: int = 2000, seed: int = 0):
+    """``log2 M*`` of the seed-mean ``phi`` over resolved finite pools of one ``D``, with a
+    bootstrap CI over seeds: ``(estimate, (lo, hi), log2 M of the resolved pools)``."""
     keep = sel.resolved.all("seed").values & np.isfinite(sel.n_tasks.values)
     phi = sel.phi.transpose("n_tasks", "seed").values[keep]
     log2m = np.log2(sel.n_tasks.values[keep])
@@ -243,7 +244,7 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     stars = []
     for d in ds.d.values:
         sel = ds.sel(d=d)
-        est, (lo, hi), log2m = _threshold_ci(sel)
+        est, (lo, hi), log2m = threshold_ci(sel)
         stars.append((d, est, lo, hi))
         mid, half = (log2m[0] + log2m[-1]) / 2, (log2m[-1] - log2m[0]) / 2
         phis = ", ".join(f"M={m:g}: {p:.2f}" for m, p in zip(sel.n_tasks.values, sel.phi.mean("seed").values))
