@@ -187,6 +187,9 @@ class Verdict:
             "KNOWN": f"; known disagreement, see {k.where}",
             "XPASS": f"; listed as a known disagreement ({k.where}) but passed: update it",
             "FAIL": f"; a known disagreement ({k.where}), but not {k.direction} as documented",
+            # Neither reproduced nor refuted: name the documented direction the seeds would test.
+            "INCONCLUSIVE": f"; a known disagreement ({k.where}, expected {k.direction}), not yet "
+                            f"shown either way",
         }[self.status]
 
     def to_dict(self) -> dict[str, Any]:

@@ -65,6 +65,20 @@ def test_known_disagreement_is_labelled_only_when_it_fails_as_documented():
     assert mark_known([_v("abrupt", False, (0.3, 0.6), tol=0.5, side="below")], [slow])[0].status == "FAIL"
 
 
+
+def test_an_inconclusive_verdict_with_a_known_disagreement_prints_and_aggregates():
+    v = Verdict(name="late", passed=False, effect=0.05, interval=(-0.02, 0.12), tolerance=0.05,
+                n_members=12, label="slope-pred", inconclusive=True, seeds_to_settle=30)
+    marked = mark_known([v], [LATE], size="small")[0]
+    assert marked.status == "INCONCLUSIVE" and marked.known == LATE
+    line = str(marked)  # raised KeyError('INCONCLUSIVE') before
+    assert line.startswith("INCONCLUSIVE late: slope-pred 0.05 [-0.02, 0.12] straddles ±0.05; ~30 seeds")
+    assert line.endswith("; a known disagreement (sims/toy.py, expected above), not yet shown either way")
+    s = aggregate([marked])
+    assert s.inconclusive == (marked,) and s.known == () and not s.passed
+    assert s.line == "0/1 claims hold; INCONCLUSIVE: late"
+    assert marked.to_dict()["status"] == "INCONCLUSIVE" and marked.to_dict()["known"]["direction"] == "above"
+
 def test_mark_known_filters_sizes_and_refuses_unknown_names():
     at_paper = mark_known([_v("late", True, (0.0, 0.02))], [LATE], size="paper")[0]
     assert at_paper.known is None and at_paper.status == "PASS"
