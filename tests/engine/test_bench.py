@@ -16,6 +16,7 @@ def test_quick_benchmark_prints_its_table(capsys):
     # the default configuration beside one device (a fresh process), then the targets
     assert "W1 at 1,000 members, timed alternately" in out and "on one CPU device" in out
     assert "targets, W1 at 1,000 members in this configuration" in out and "of the W1 ceiling" in out
+    assert "W1's kernels alone" in out
 
 
 @pytest.mark.slow
@@ -139,3 +140,17 @@ def test_side_by_side_times_this_process_and_a_one_device_one_alternately():
     got = targets.side_by_side(bench.workloads()["W1"], 100, 0.2, rounds=2)  # raises unless one device there
     assert set(got) == {"here", "one"}
     assert all(rate > 0 and 0 < cores < 64 for rate, cores in got.values())
+
+
+@pytest.mark.slow  # compiles W1's engine and kernels: about 10 s quiet, 25 s under load
+def test_w1_kernels_alone_are_the_engine_chunks_first_layer():
+    # The bound line times the engine's own forward-dot shape, read from its compiled step.
+    from dyntheory.bench import kernels
+    from dyntheory.bench._workloads import Engine, workloads
+
+    eng = Engine(workloads()["W1"], 200)
+    chunk, batch, width = kernels.engine_chunk(eng)
+    assert batch == 64 and width == 10 * 32 and 20 % chunk == 0  # 20 streams of 10 members, 32 hidden
+    alone, whole, shape = kernels.kernel_rate(eng, rounds=1)
+    assert alone > 0 and whole > 0 and shape == (chunk, batch, width)
+    assert "of the ceiling" in kernels.kernels_line(eng, top=10 * alone)
