@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -198,12 +198,26 @@ class Monotone(Rule):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Ordering(Rule):
     """Procedure ``better`` beats ``worse`` on ``metric`` by more than ``margin``, as a paired
-    (same-seed) difference: ``worse - better`` for a loss (``lower_is_better``), else
-    ``better - worse``.
+    (same-seed) difference: the advantage ``d = worse - better`` for a loss
+    (``lower_is_better``), else ``better - worse``.
+
+    With ``margin >= 0`` it is a superiority claim: ``better`` is better by more than ``margin``.
+    With ``margin = -m < 0`` it is a non-inferiority claim: ``better`` is not worse than ``worse``
+    by more than ``m`` (a cheaper procedure that may cost at most ``m``; Wellek 2010, "Testing
+    Statistical Hypotheses of Equivalence and Noninferiority", ch. 2). Either way, with
+    ``[lo, hi]`` the bootstrap interval of the mean of ``d`` over seeds:
+
+    - PASS: ``lo > margin`` (non-inferiority: even the interval's worst case loses less than
+      ``m``);
+    - FAIL: ``hi < margin`` (shown worse by more than ``m``);
+    - INCONCLUSIVE: the interval contains ``margin``; ``seeds_to_settle`` says roughly how many
+      seeds would decide it.
 
     Example:
         >>> rule = Ordering(name="wsd_beats_cosine", metric="test_loss", axis="schedule",
         ...                 better="wsd", worse="cosine")
+        >>> cheap = Ordering(name="wsd_not_worse", metric="test_loss", axis="schedule",
+        ...                  better="wsd", worse="cosine", margin=-0.01)
     """
 
     axis: str = "schedule"
@@ -211,6 +225,8 @@ class Ordering(Rule):
     worse: Any = None
     margin: float = 0.0
     lower_is_better: bool = True
+
+    _signed_margin: ClassVar[bool] = True
 
     def __post_init__(self):
         super().__post_init__()
@@ -240,5 +256,7 @@ class Ordering(Rule):
         sense = "lower" if self.lower_is_better else "higher"
         detail = (f"paired {self.better} vs {self.worse} ({sense} is better): advantage {est:.3g} "
                   f"[{lo:.3g}, {hi:.3g}] over {d.size} seeds")
+        if self.margin < 0:
+            detail += f"; non-inferiority: {self.better} no worse than {self.worse} by more than {-self.margin:.3g}"
         return _one_sided(self, est, lo, hi, self.margin, d.size, n_members=2 * d.size,
                           label="paired diff", detail=detail, n_excluded=int((~ok).sum()))

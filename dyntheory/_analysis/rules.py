@@ -16,7 +16,8 @@ initialisation and data). The kinds:
 - :class:`Monotone`: the member mean rises (or falls) at every step along an axis: the smallest
   step, in the claimed direction, lies above ``margin``.
 - :class:`Ordering`: procedure ``better`` beats ``worse`` (a lower metric, by default): the
-  paired (same seed) difference lies above ``margin``.
+  paired (same seed) difference lies above ``margin``. A negative margin ``-m`` states
+  non-inferiority: ``better`` is not worse than ``worse`` by more than ``m``.
 
 Each rule has three outcomes, not two. PASS: the interval lies inside the margin (two-sided) or
 above the bound (one-sided). FAIL: it lies wholly outside (or below): the claim is refuted at
@@ -42,7 +43,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import xarray as xr
@@ -96,6 +97,9 @@ class Rule(abc.ABC):
 
     dims: tuple[str, ...] = dataclasses.field(default=(), init=False, repr=False)
 
+    # A kind whose margin may be negative (Ordering: a non-inferiority claim) sets this.
+    _signed_margin: ClassVar[bool] = False
+
     def __post_init__(self):
         where = f"{type(self).__name__} {self.name!r}"
         if not isinstance(self.name, str) or not self.name:
@@ -110,8 +114,11 @@ class Rule(abc.ABC):
         if int(self.n_boot) != self.n_boot or self.n_boot < 100:
             raise ValueError(f"{where}: n_boot must be an integer >= 100, got {self.n_boot!r}")
         margin = getattr(self, "margin", 0.0)
-        if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin >= 0):
-            raise ValueError(f"{where}: margin must be a finite number >= 0, got {margin!r}")
+        signed = self._signed_margin
+        if not (isinstance(margin, (int, float)) and not isinstance(margin, bool) and math.isfinite(margin)
+                and (signed or margin >= 0)):
+            raise ValueError(f"{where}: margin must be a finite number{'' if signed else ' >= 0'}, "
+                             f"got {margin!r}")
         object.__setattr__(self, "sel", tuple(sorted(dict(self.sel).items())))
 
     def measure(self, ds: xr.Dataset) -> xr.DataArray:

@@ -1,5 +1,6 @@
 """Rules on planted data: a true invariance passes, a planted slope fails, a noisy case is inconclusive."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -107,6 +108,50 @@ def test_monotone_and_ordering():
     v = design.check_rule(good, sched.assign(loss=(("schedule", "seed"), unpaired)))
     assert v.status == "INCONCLUSIVE", v
 
+
+
+def paired_schedules(gap: float, noise: float, seeds: int, rng: int = 5):
+    """Per-seed losses of "cheap" and "full": cheap = full + gap (+ paired noise)."""
+    g = np.random.default_rng(rng)
+    full = 1 + g.random(seeds)
+    cheap = full + gap + noise * g.standard_normal(seeds)
+    return xr.Dataset({"loss": (("schedule", "seed"), np.stack([cheap, full]))},
+                      coords={"schedule": ["cheap", "full"]})
+
+
+NONINF = design.Ordering(name="cheap_not_worse", metric="loss", axis="schedule", better="cheap",
+                         worse="full", margin=-0.05)
+
+
+@pytest.mark.parametrize("gap, noise, seeds, status", [
+    (0.0, 0.01, 16, "PASS"),        # equal: the interval's worst case is far above -0.05
+    (0.02, 0.01, 16, "PASS"),       # a little worse, but shown within the margin
+    (0.12, 0.01, 16, "FAIL"),       # worse by 0.12: shown past the margin
+    (0.04, 0.05, 8, "INCONCLUSIVE"),  # noisy, near the margin: more seeds needed
+])
+def test_ordering_with_a_negative_margin_is_non_inferiority(gap, noise, seeds, status):
+    v = design.check_rule(NONINF, paired_schedules(gap, noise, seeds))
+    assert v.status == status, v
+    assert v.tolerance == -0.05 and v.side == "above" and "non-inferiority" in v.detail
+    assert abs(v.effect + gap) < 4 * noise / np.sqrt(seeds) + 1e-9  # advantage = full - cheap = -gap
+    if status == "PASS":
+        assert v.interval[0] > -0.05
+    elif status == "FAIL":
+        assert v.interval[1] < -0.05
+    else:
+        assert v.interval[0] <= -0.05 <= v.interval[1] and v.seeds_to_settle > seeds
+        assert "seeds would settle it" in str(v)
+    if gap > 0 and noise < 0.05:  # the same data under a superiority claim (margin 0): refuted
+        superior = dataclasses.replace(NONINF, margin=0.0)
+        assert design.check_rule(superior, paired_schedules(gap, noise, seeds)).status == "FAIL"
+
+
+def test_only_ordering_takes_a_negative_margin():
+    for kind, kw in ((design.Monotone, {}), (design.Exponent, {}), (design.Invariance, {})):
+        with pytest.raises(ValueError, match=r"margin must be a finite number >= 0, got -0\.1"):
+            kind(name="x", metric="m", margin=-0.1, **kw)
+    with pytest.raises(ValueError, match="margin must be a finite number, got nan"):
+        design.Ordering(name="o", metric="m", better="a", worse="b", margin=float("nan"))
 
 def test_rules_name_bad_inputs():
     with pytest.raises(ValueError, match="margin must be a finite number"):
