@@ -122,7 +122,7 @@ def branch(run: Run, *, step: int, changes: Mapping[str, float], where: Mapping[
     new = dataclasses.replace(sweep, steps=steps,
                               record=keep(sweep.record) if record is None else record,
                               checkpoints=keep(sweep.checkpoints) if checkpoints is None else checkpoints)
-    if min(new.segment_steps) <= step:
+    if min(tuple(new.record) + tuple(new.checkpoints)) <= step:  # an intervention's earlier step is the parent's
         raise ValueError(f"branch: record and checkpoints must be > step={step}")
     root = as_key(np.asarray(run.meta["key"], dtype=np.uint32))
     origin = {"parent": str(run.path), "step": step, "changes": dict(changes), "where": _where_record(where)}

@@ -167,3 +167,14 @@ class Reversed(dt.tasks.Task):
 def test_bad_edits_are_refused_before_training(kw, match):
     with pytest.raises(ValueError, match=match):
         dt.train(dt.Sweep(**(BASE | kw)), key=0)
+
+
+def test_a_branch_keeps_the_edits_its_checkpoint_holds(tmp_path):
+    # Branched at step 3, after the edit fired at 2: the unchanged members go on training without
+    # the removed rows, bitwise as in the parent.
+    run = dt.train(dt.Sweep(**BASE, interventions=[I.RemoveExamples([1, 4]).at(2)]), key=0,
+                   store=tmp_path / "parent")
+    twin = dt.branch(run, step=3, changes={"lr": 0.05}, where={"lr": 0.2}, store=tmp_path / "twin")
+    np.testing.assert_array_equal(twin.metrics.train_loss.sel(lr=0.1, step=6).values,
+                                  run.metrics.train_loss.sel(lr=0.1, step=6).values)
+    assert not twin.state_at(6)["data/keep"].values[..., [1, 4]].any()
