@@ -1,5 +1,6 @@
 """sims/mup_coord_check.py: muP passes the coordinate-check rule; SP and both mutants fail it."""
 
+import numpy as np
 import pytest
 
 from sims import mup_coord_check as sim
@@ -44,3 +45,21 @@ def test_paper_size():
     v = by_name(sim.run("paper"))
     assert v["coord_mup_dh_early"].status == "PASS" and v["coord_mup_df_early"].status == "PASS"
     assert v["coord_sp_dh_early"].status == "KNOWN"
+
+
+def test_figure_draws_the_fixtures_runs(sp_mup, mutants, tmp_path):
+    """paper_figs/mup_coord_check_fig1.py on the runs above (no training of its own)."""
+    import xarray as xr
+
+    from paper_figs import mup_coord_check_fig1 as fig
+
+    ds = xr.concat([sp_mup, mutants], "variant", combine_attrs="override")
+    path = str(tmp_path / "coord.png")
+    fitted = fig.draw(ds, path)
+    assert (tmp_path / "coord.png").stat().st_size > 20_000
+    assert len(fitted) == 4 * 2 * 2  # variants x (dh, df) x (early, late)
+    mup, sp = fitted[("mup", "dh", "early")], fitted[("sp", "dh", "early")]
+    assert mup.status == "PASS" and sp.status == "FAIL" and sp.interval[0] > mup.interval[1], (mup, sp)
+    # The figure's early fits are the sim's own verdicts (same rule, same bootstrap).
+    by_name = {v.name: v for v in sim.check(sp_mup)}
+    assert np.isclose(fitted[("sp", "df", "early")].effect, by_name["coord_sp_df_early"].effect)
