@@ -30,6 +30,8 @@ from dyntheory._analysis.forecast_curves import Exponential as Exponential
 from dyntheory._analysis.forecast_curves import LastValue as LastValue
 from dyntheory._analysis.forecast_curves import PowerLaw as PowerLaw
 from dyntheory._analysis.forecast_curves import SigmoidJump as SigmoidJump
+from dyntheory._analysis.forecast_intervals import auroc_ci as auroc_ci
+from dyntheory._analysis.forecast_intervals import coverage_ci as coverage_ci
 from dyntheory._analysis.forecast_learned import Population as Population
 from dyntheory._analysis.forecast_learned import theory_only as theory_only
 from dyntheory._analysis.forecast_score import auroc as auroc

@@ -38,6 +38,7 @@ from dyntheory._analysis.forecast_curves import (Exponential, LastValue, PowerLa
                                                  curve_forecast, first_crossing)
 from dyntheory._analysis.forecast_learned import Population
 from dyntheory._analysis.forecast_targets import Event, Members, Value, Window, outcome
+from dyntheory._analysis.forecast_intervals import cluster_labels
 from dyntheory._analysis.stats import bootstrap_ci
 
 __all__ = ["LEVELS", "alarm_curve", "compare_forecasts", "forecast", "score_forecast"]
@@ -190,7 +191,7 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
         ``median_lead_lo``, ``median_lead_hi``, the threshold ``median_lead_threshold`` and
         ``n_lead_hits``, and for the time given the event ``crps_time``,
         ``coverage_50`` and ``coverage_90`` (a missing time forecast counts as a miss). Per
-        member (NaN where not scored): ``member_<score>``. Per threshold: ``false_alarm``,
+        member (NaN where not scored): ``member_<score>``, ``member_cover_50``, ``member_cover_90``. Per threshold: ``false_alarm``,
         ``hit_rate``, ``lead``.
 
     Raises:
@@ -244,6 +245,8 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
     cov = {w: np.where(np.isfinite(tq).all(-1), fs.coverage(np.nan_to_num(tq), levels, t_event, w), 0.0)
            for w in (0.5, 0.9)}
     out["member_crps_time"] = fc.used.copy(data=np.where(ev, crps_t, np.nan))
+    for w in (0.5, 0.9):
+        out[f"member_cover_{w * 100:.0f}"] = fc.used.copy(data=np.where(ev, cov[w], np.nan))
     out["crps_time"] = np.nanmean(crps_t[ev]) if np.isfinite(crps_t[ev]).any() else np.nan
     out["coverage_50"] = cov[0.5][ev].mean() if ev.any() else np.nan
     out["coverage_90"] = cov[0.9][ev].mean() if ev.any() else np.nan
@@ -258,13 +261,17 @@ def score_forecast(fc: xr.Dataset, metrics: xr.Dataset, *, members: xr.DataArray
 
 
 def compare_forecasts(a: xr.Dataset, b: xr.Dataset, *, on: str = "crps", n_boot: int = 2000,
-                      level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+                      level: float = 0.95, seed: int = 0, cluster: str | None = None
+                      ) -> tuple[float, float, float]:
     """``score(a) - score(b)`` on the members both scored, with a paired bootstrap interval.
 
     Args:
         a, b: :func:`score_forecast` outputs of two predictors on the same members.
         on: ``"crps"``, ``"log_score"``, ``"crps_time"`` (means over members; lower is better)
             or ``"auroc"`` (higher is better).
+        cluster: a member dim (e.g. ``"seed"``) whose members the bootstrap resamples together:
+            members that share a seed's random streams are not independent, and resampling
+            them one by one gives too narrow an interval. None: members are independent.
 
     Returns:
         ``(estimate, lo, hi)``.
@@ -276,12 +283,14 @@ def compare_forecasts(a: xr.Dataset, b: xr.Dataset, *, on: str = "crps", n_boot:
             raise ValueError("compare_forecasts: the two scores cover different members")
         keep = np.isfinite(pa)
         lab = ya[keep].astype(bool)
+        groups = None if cluster is None else cluster_labels(a["member_p_event"], cluster)[keep]
         return fs.paired_difference((pa[keep], lab), (pb[keep], lab), stat=fs.auroc, n_boot=n_boot,
-                                    level=level, seed=seed)
+                                    level=level, seed=seed, groups=groups)
     va, vb = a[f"member_{on}"].values.ravel(), b[f"member_{on}"].values.ravel()
     if on != "crps_time" and not np.array_equal(np.isfinite(va), np.isfinite(vb)):
         raise ValueError(f"compare_forecasts: the two scores cover different members for {on!r}")
-    return fs.paired_difference(va, vb, n_boot=n_boot, level=level, seed=seed)
+    groups = None if cluster is None else cluster_labels(a[f"member_{on}"], cluster)
+    return fs.paired_difference(va, vb, n_boot=n_boot, level=level, seed=seed, groups=groups)
 
 
 def alarm_curve(forecasts: list[xr.Dataset], metrics: xr.Dataset, *,

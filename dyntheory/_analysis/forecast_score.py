@@ -34,7 +34,7 @@ import numpy as np
 from dyntheory._analysis.stats import bootstrap_ci
 
 __all__ = ["auroc", "coverage", "crps_quantiles", "crps_samples", "lead_time_curve",
-           "log_score_quantiles", "log_score_binary", "paired_difference", "read_lead",
+           "bootstrap_groups", "log_score_quantiles", "log_score_binary", "paired_difference", "read_lead",
            "reliability_binary", "reliability_quantiles"]
 
 
@@ -265,13 +265,32 @@ def read_lead(curve: dict[str, np.ndarray], thresholds: np.ndarray, *, max_false
     return out
 
 
+def bootstrap_groups(stat, groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
+    """``stat(idx)`` over ``n_boot`` resamples of whole groups: each draws as many groups as
+    ``groups`` (per-member labels) holds, with replacement, and ``idx`` lists their members."""
+    groups = np.asarray(groups).ravel()
+    _, inv = np.unique(groups, return_inverse=True)
+    n_g = int(inv.max()) + 1 if inv.size else 0
+    single = n_g == inv.size  # one member per group: the plain bootstrap, without the gathering
+    order = np.argsort(inv, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(inv, minlength=n_g))[:-1]) if not single else None
+    rng = np.random.default_rng(seed)
+    out = np.empty(n_boot)
+    for i in range(n_boot):
+        pick = rng.integers(0, n_g, n_g)
+        out[i] = stat(order[pick] if single else np.concatenate([members[g] for g in pick]))
+    return out
+
+
 def paired_difference(a: np.ndarray, b: np.ndarray, *, stat=np.mean, n_boot: int = 2000,
-                      level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+                      level: float = 0.95, seed: int = 0, groups: np.ndarray | None = None
+                      ) -> tuple[float, float, float]:
     """``stat(a) - stat(b)`` over the same members, with a paired percentile bootstrap interval.
 
     ``a`` and ``b`` are per-member arrays (1-d, same members in the same order), or tuples of
     arrays passed to ``stat`` together (e.g. ``(score, label)`` with ``stat=auroc``): members
-    are resampled jointly. Members where any input is NaN are dropped.
+    are resampled jointly. Members where any input is NaN are dropped. ``groups`` (per-member
+    labels, same order) resamples whole groups instead of members (a cluster bootstrap).
 
     Returns:
         ``(estimate, lo, hi)``.
@@ -287,14 +306,15 @@ def paired_difference(a: np.ndarray, b: np.ndarray, *, stat=np.mean, n_boot: int
                              f"{[y.shape for y in a_t + b_t]}")
         if x.dtype.kind == "f":
             keep &= np.isfinite(x)
+    if groups is not None and np.shape(groups) != keep.shape:
+        raise ValueError(f"paired_difference: groups must label every member, got shape "
+                         f"{np.shape(groups)} for {keep.shape}")
     a_t = tuple(x[keep] for x in a_t)
     b_t = tuple(x[keep] for x in b_t)
     est = float(stat(*a_t) - stat(*b_t))
-    rng = np.random.default_rng(seed)
     n = int(keep.sum())
-    diffs = np.empty(n_boot)
-    for i in range(n_boot):
-        idx = rng.integers(0, n, n)
-        diffs[i] = stat(*(x[idx] for x in a_t)) - stat(*(x[idx] for x in b_t))
+    labels = np.arange(n) if groups is None else np.asarray(groups).ravel()[keep]
+    diffs = bootstrap_groups(lambda idx: stat(*(x[idx] for x in a_t)) - stat(*(x[idx] for x in b_t)),
+                             labels, n_boot=n_boot, seed=seed)
     lo, hi = np.nanquantile(diffs, [(1 - level) / 2, (1 + level) / 2])
     return est, float(lo), float(hi)
