@@ -28,6 +28,7 @@ config`` -40 [-63, -21]; coverage 22/24. Lead, over held-out members at chance a
 the transition comes a median 804 [486, 1000] steps (seeds) and 548 [512, 647] steps (unseen
 ``n``) after the forecast, the test accuracy starts to move 472 [158, 720] and 297 [221, 412]
 steps after it, and the forecast median's error (median 172 and 77 steps) is far below the lead.
+(These small-size intervals resampled members; ``check`` now resamples seeds, slightly wider.)
 
 Failures reported: against the learned loss-curve predictor the hidden signal's margin is not
 resolved on held-out seeds at small size (``hidden - loss_curve`` -21 [-44, 3] steps; -44 [-67,
@@ -40,9 +41,30 @@ transitions by the end, so AUROC and false-alarm rates are undefined here: the l
 as time ahead against forecast error instead, and ``score_forecast``'s median lead is read at
 the alarm threshold 0.5 (its ``lead_basis`` is ``"alarm_threshold"``), not at a false-alarm rate.
 
+Paper size (``n`` = 10..14 x 240 seeds = 1,200 members, 2,500 steps, cutoff step 250; 13 min
+on 2 CPU cores shared with other jobs, key 0): held-out seeds (300 members): CRPS ``hidden`` 114
+steps, ``hidden_norms`` 113, ``mass_only`` 115, ``loss_curve`` 128, ``config`` 137, ``sigmoid``
+215; ``hidden - config`` -23 [-30, -16], ``hidden - sigmoid`` -101 [-116, -86], and at this size
+``hidden - loss_curve`` is resolved, -14 [-21, -7]. Unseen ``n`` = 11, 13 (480): ``hidden`` 104,
+``loss_curve`` 119, ``config`` 126, ``sigmoid`` 211; ``hidden - config`` -22 [-27, -18]. Lead:
+the transition comes a median 517 [486, 559] (seeds) and 508 [488, 533] (unseen ``n``) steps
+after the cutoff, the accuracy moves 279 and 280 steps after it, the forecast median errs by a
+median 102 and 97 steps; ``score_forecast``'s lead at the alarm threshold 0.5 is 489 [464, 537]
+and 492 [472, 516] steps. Intervals resample whole seeds: one seed's log transition steps
+correlate at 0.25-0.75 across ``n``.
+
+Known at paper size (``KNOWN``), the 90% coverage target (±0.05) is missed both ways: held-out
+seeds 0.84 [0.78, 0.89] (Wilson over members [0.79, 0.88]), unseen ``n`` 0.94 [0.92, 0.96].
+Re-dealing the seeds (split keys 1-5, same run) gives 0.93, 0.88, 0.93, 0.88, 0.92 on held-out
+seeds (mean of six 0.90): the conformal guarantee is marginal over the calibration draw, and 60
+calibration seeds whose members share their luck leave one draw's coverage spread by ~±0.05, so
+a single split cannot verify ±0.05. On unseen ``n`` all six draws over-cover (0.91-0.94):
+calibrated on other ``n``, the intervals are wider than the unseen ones need.
+
 Choices: small size deals seeds 40/30/30 so that ~7 seeds x 3 ``n`` (21 members) calibrate the
 90% interval (9 needed). Coverage tolerance ±0.25 at small size (21-24 scored members, Wilson
-half-width ~0.13), ±0.05 at paper size.
+half-width ~0.13), ±0.05 at paper size (240 seeds, so that the Wilson half-width at 300 and 480
+scored members, 0.03-0.04, could resolve it; 80 seeds, 100 and 160 members, could not).
 
 Reference: B. Barak, B. L. Edelman, S. Goel, S. Kakade, E. Malach, C. Zhang (2022), "Hidden
 Progress in Deep Learning: SGD Learns Parities Near the Computational Limit", arXiv:2207.08799.
@@ -60,8 +82,8 @@ from dyntheory import predict
 from sims import sparse_parity as sp
 from theory import sparse_parity as theory
 
-__all__ = ["PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "Config", "analyse", "check", "lead",
-           "run", "scores"]
+__all__ = ["KNOWN", "PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "Config", "analyse", "check",
+           "lead", "run", "scores"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,10 +99,23 @@ class Config(dt.SimConfig):
 
 SMALL = Config(parity=dataclasses.replace(sp.SMALL, n_bits=(10, 12, 14), seeds=24, steps=2000),
                held_out_n=(12,), fractions=(0.4, 0.3, 0.3), cutoff=0.125, coverage_tol=0.25)
-PAPER = Config(parity=dataclasses.replace(sp.SMALL, n_bits=(10, 11, 12, 13, 14), seeds=80, steps=2500),
+PAPER = Config(parity=dataclasses.replace(sp.SMALL, n_bits=(10, 11, 12, 13, 14), seeds=240, steps=2500),
                held_out_n=(11, 13), fractions=(0.5, 0.25, 0.25), cutoff=0.1, coverage_tol=0.05)
 SIZES = {"small": SMALL, "paper": PAPER}
 EVENT = predict.Event(metric="test_acc", threshold=sp.THRESHOLD)
+KNOWN = (
+    dt.Known(name="coverage90_seed", direction="below", sizes=("paper",),
+             reason="one calibration draw (key 0) under-covers, 0.84; keys 1-5 give 0.93, 0.88, 0.93, 0.88, "
+                    "0.92 (mean of six 0.90): conformal coverage is marginal over the calibration draw",
+             where="sims/parity_forecast.py, module docstring"),
+    dt.Known(name="coverage90_config", direction="above", sizes=("paper",),
+             reason="calibrated on seeds of the seen n, the 90% intervals over-cover the unseen n = 11, 13 "
+                    "(0.91-0.94 over six split draws): configurations are not exchangeable",
+             where="sims/parity_forecast.py, module docstring"),
+)
+# One seed's members share its streams at every n (their log transition steps correlate at
+# 0.25-0.75 across n at paper size): intervals resample whole seeds, not members.
+CLUSTER = "seed"
 PREDICTORS = {
     "hidden": predict.Population(signals=("relevant_mass",), hyperparameters=True, ridge=0.1,
                                  name="hidden"),
@@ -194,14 +229,14 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         s = {k: scores(ds, split, k) for k in PREDICTORS}
         hid = s["hidden"]
         n = int(hid.n_events)
-        k_in = int(round(float(hid.coverage_90) * n))
-        ci = dt.binomial_ci(k_in, n)[1:] if n else (float("nan"), float("nan"))  # none: the verdict fails
+        cov, wil = predict.coverage_ci(hid, cluster=CLUSTER), predict.coverage_ci(hid)
         table = "; ".join(f"{k} CRPS {float(v.crps_time):.4g} 90% {float(v.coverage_90):.2f}"
                           for k, v in s.items())
         out.append(dt.interval_verdict(
-            float(hid.coverage_90), ci, predicted=0.9, tol=cfg.coverage_tol,
+            cov[0], cov[1:], predicted=0.9, tol=cfg.coverage_tol,
             name=f"coverage90_{split}", n_members=n, label="coverage-0.9",
-            detail=f"transition step; missing {int(hid.n_time_missing)}; {table}"))
+            detail=f"transition step, seeds resampled; Wilson over members [{wil[1]:.3f}, {wil[2]:.3f}]; "
+                   f"missing {int(hid.n_time_missing)}; {table}"))
         ld = lead(ds, split)
         margin = _median_ci(ld["lead"] - ld["error"])
         ahead, move = _median_ci(ld["lead"]), _median_ci(ld["to_move"])
@@ -216,16 +251,16 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
                    f"[{float(hid.median_lead_lo):.0f}, {float(hid.median_lead_hi):.0f}] "
                    f"at p >= {float(hid.median_lead_threshold):.2f} "
                    f"({hid.attrs['lead_basis']}: base rate {float(hid.base_rate):.2f})"))
-        d_loss = predict.compare_forecasts(hid, s["loss_curve"], on="crps_time", n_boot=2000)
+        d_loss = predict.compare_forecasts(hid, s["loss_curve"], on="crps_time", n_boot=2000, cluster=CLUSTER)
         for base in BASELINES:
-            d = predict.compare_forecasts(hid, s[base], on="crps_time", n_boot=2000)
+            d = predict.compare_forecasts(hid, s[base], on="crps_time", n_boot=2000, cluster=CLUSTER)
             out.append(dt.interval_verdict(
                 d[0], (d[1], d[2]), predicted=0.0, side="below", name=f"beats_{base}_{split}",
                 n_members=n, label="CRPS diff (steps)",
                 detail=f"hidden {float(hid.crps_time):.4g} vs {base} {float(s[base].crps_time):.4g}; "
                        f"hidden - loss_curve {d_loss[0]:.3g} [{d_loss[1]:.3g}, {d_loss[2]:.3g}] "
                        f"(not claimed)"))
-    return out
+    return dt.mark_known(out, KNOWN, size=ds.attrs.get("size"))
 
 
 if __name__ == "__main__":  # the same as `dyntheory run parity_forecast [--size paper]`

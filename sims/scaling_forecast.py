@@ -91,6 +91,7 @@ PAPER = Config(alpha=0.75, betas=(0.5, 0.625, 0.75, 0.875, 1.0), held_out_betas=
                seeds=30, steps=8000, n_records=60, fractions=(0.5, 0.25, 0.25), cutoff=0.1,
                coverage_tol=0.05)
 SIZES = {"small": SMALL, "paper": PAPER}
+CLUSTER = "seed"  # members of one seed may share its streams: intervals resample whole seeds
 TARGET = predict.Value(metric="test_loss")  # the last step's population loss
 SIGNALS = ("train_loss", "test_loss", "param_norm", "grad_norm", "update_norm")
 CURVES = ("last_value", "power_law", "exponential")
@@ -208,15 +209,15 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         best = min(CURVES, key=lambda k: float(s[k].crps))
         th = s["theory_anchored"]
         n = int(th.n_scored)
-        k_in = int(round(float(th.coverage_90) * n))
+        cov = predict.coverage_ci(th, cluster=CLUSTER)
         out.append(dt.interval_verdict(
-            float(th.coverage_90), dt.binomial_ci(k_in, n)[1:], predicted=0.9, tol=cfg.coverage_tol,
+            cov[0], cov[1:], predicted=0.9, tol=cfg.coverage_tol,
             name=f"coverage90_{split}", n_members=n, label="coverage-0.9",
             detail=f"theory_anchored, final test loss; {table}"))
         for name, pred, on in (("theory_beats_curve", "theory_anchored", "crps"),
                                ("theory_log_score", "theory_anchored", "log_score"),
                                ("population_beats_curve", "population", "crps")):
-            d = predict.compare_forecasts(s[pred], s[best], on=on, n_boot=2000)
+            d = predict.compare_forecasts(s[pred], s[best], on=on, n_boot=2000, cluster=CLUSTER)
             out.append(dt.interval_verdict(
                 d[0], (d[1], d[2]), predicted=0.0, side="below", name=f"{name}_{split}", n_members=n,
                 label=f"{on} diff", detail=f"{pred} {float(s[pred][on]):.3g} vs best curve-only "
