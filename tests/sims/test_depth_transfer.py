@@ -37,6 +37,21 @@ def test_completep_beats_depth_mup_at_depth(runs):
     assert v.status == "PASS" and v.n_members == 2 * runs.sizes["seed"], v
 
 
+def test_figure_draws_the_verdicts_slopes(runs, tmp_path):
+    from paper_figs import completep2025_fig1 as fig
+
+    path = tmp_path / "completep2025_fig1.png"
+    verdicts = sim.check(runs)
+    fits = fig.draw(runs, verdicts, str(path))
+    assert path.stat().st_size > 10_000
+    assert set(fits) == set(sim.RESIDUALS)
+    v = {x.name: x for x in verdicts}
+    for label, (slope, interval, status) in fits.items():
+        # The drawn slope and CI are the rule's, not a refit that could drift from it.
+        assert (slope, interval, status) == (v[f"transfer_{label}"].effect, v[f"transfer_{label}"].interval,
+                                             v[f"transfer_{label}"].status)
+
+
 @pytest.mark.slow
 def test_paper_size():
     v = by_name(sim.run("paper"))
