@@ -2,14 +2,21 @@
 
 Experiment:
     A two-hidden-layer ReLU MLP (``MLP(widths=(n, n))``, no biases) trained by minibatch Adam on
-    a streaming teacher-student regression (a tanh teacher of width ``teacher_width``) for a short
-    budget, at several widths ``n`` x a geometric grid of learning rates x seeds, in the four
-    parametrizations of ``sims/mup_coord_check.py``: SP, muP (Table 3 with ``eps`` scaled per
-    layer), and the two mutants (readout left as in SP; ``eps`` unscaled). ``eps`` is ``EPS``,
-    near the hidden gradients' size at the base width, so that the eps mutant differs within
-    the widths run. The best learning rate is chosen by the held-out loss (``test_loss`` on the
-    task's held-out set), averaged over the last ``tail`` records to damp Adam's step-to-step
-    noise; a member that diverged counts as the worst.
+    a streaming teacher-student regression for a short budget, at several widths ``n`` x a
+    geometric grid of learning rates x seeds, in the four parametrizations of
+    ``sims/mup_coord_check.py``: SP, muP (Table 3 with ``eps`` scaled per layer), and the two
+    mutants (readout left as in SP; ``eps`` unscaled). ``eps`` is ``EPS``, near the hidden
+    gradients' size at the base width, so that the eps mutant differs within the widths run.
+    The best learning rate is chosen by the held-out loss (``test_loss`` on the task's held-out
+    set), averaged over the last ``tail`` records to damp Adam's step-to-step noise; a member
+    that diverged counts as the worst.
+
+    The teacher is linear (``teacher="linear"``). The earlier tanh teacher (width 256, fan-in
+    32) was about 90% linear and, streamed, sample-limited: every learning rate over a 32x
+    range reached the same held-out loss at width 512, so muP's ``lr*`` was not identified.
+    A linear teacher is learned at a rate set by the learning rate until Adam's jitter or
+    instability stops it: the loss is optimisation-limited and its minimum over ``lr`` is
+    defined (measured at widths 64-1024, 150 steps: muP's ``lr*`` at 2^-5 at every width).
 
 Pairs with:
     ``theory/mup_lr_transfer.py``: the slope of ``log lr*`` against ``log width`` set by the
@@ -24,21 +31,16 @@ by a parabola through the grid minimum):
       reported as measured.
     * ``slope_<sp|mutant_readout>``: the slope against the theory's -1, within ``±SLOPE_MARGIN``.
 
-Findings (small size, key 0: widths 32-256, 8 lrs x 4 seeds, 50 steps; bootstrap 95% CIs).
-SP's slope is -0.94 [-1.22, -0.68]: it fails transfer (KNOWN) and agrees with the theory's -1
-within ±0.35. muP's is 0.02 [-0.52, 0.06]: its lr* stays within 0.025-0.029 at every width, but
-a few resamples put the 32-width optimum a grid step lower, so the interval's lower tail crosses
-the margin: INCONCLUSIVE (~11 seeds would settle it), not a pass. The readout mutant's is -0.24
-[-0.49, -0.17]: resolved below 0, but at widths <= 256 not past the margin (INCONCLUSIVE; its
-readout only becomes the bound on lr* at larger widths, so its slope is not yet -1: KNOWN at
-small size). The eps mutant's is 0.08 [-0.43, 0.27], reported as measured.
+Findings (small size, key 0: widths 32-256, 8 lrs x 4 seeds, 100 steps of batch 16; bootstrap
+95% CIs). SP's slope is -0.67 [-0.70, -0.43]: it fails transfer (KNOWN), shallower than the
+theory's -1 at these widths (lr* 0.028, 0.023, 0.018, 0.0064). muP's is 0.07 [-0.58, 0.27],
+INCONCLUSIVE (~41 seeds would settle it): its lr* stays within 0.018-0.036, but at width 256
+its held-out loss is flat within noise from lr 2^-7 to 2^-4, so resamples move lr* along that
+floor. The readout mutant's is -0.21 [-0.29, -0.03]: resolved below 0 but not past the margin
+(INCONCLUSIVE, with its known disagreement attached). The eps mutant is not run at this size.
 
-With 8 seeds and widths 32-512 (same task and budget): SP -0.97 [-1.12, -0.65] (lr* at 512 on
-the grid's lower edge); the readout mutant -0.27 [-0.43, -0.23], now FAIL (KNOWN): the check
-catches it; muP -0.53 [-0.90, 0.17], INCONCLUSIVE: at width 512 its held-out loss is flat within
-noise from lr 0.002 to 0.064 (log10 -1.71 to -1.69), so lr* is not identified and one noisy
-resample moves it to the grid's edge. The task saturates at large width in 50 steps: a harder
-task (or a shorter budget) is needed before the paper size (unrun here) can show muP's pass.
+Paper size (widths 64-2048, 9 lrs x 8 seeds, 120 steps of batch 16, about 14 TFLOP for the three
+variants run): not yet measured with this task.
 
 Reference:
     G. Yang et al. (2022), "Tensor Programs V", arXiv 2203.03466, Figure 1 and Table 3.
@@ -57,8 +59,8 @@ import dyntheory as dt
 from dyntheory import design
 from theory import mup_lr_transfer as theory
 
-__all__ = ["EPS", "KNOWN", "MARGIN", "SIZES", "SLOPE_MARGIN", "VARIANTS", "Config", "check", "held_out",
-           "mark_failures_known", "run", "sweep", "train_variant", "transfer_rule"]
+__all__ = ["EPS", "KNOWN", "MARGIN", "SIZES", "SLOPE_MARGIN", "VARIANTS", "Config", "check", "held_out", "run",
+           "sweep", "train_variant", "transfer_rule"]
 
 VARIANTS = {
     "sp": dict(parametrization="standard"),
@@ -88,7 +90,8 @@ class Config(dt.SimConfig):
     Attributes:
         widths: hidden widths (at least 3; the smallest is muP's base width).
         lrs: Adam learning rates (at least 5, a geometric grid).
-        d_in, teacher_width: the teacher-student task.
+        d_in, teacher, teacher_width: the teacher-student task (``teacher`` ``"linear"`` or
+            ``"mlp"``, a tanh teacher of ``teacher_width``).
         batch_size, steps: Adam's minibatch and budget.
         tail: held-out loss averaged over this many last records (every 2 steps).
         seeds: replicate seeds.
@@ -105,6 +108,7 @@ class Config(dt.SimConfig):
     tail: int
     seeds: int
     n_test: int = 256
+    teacher: str = "linear"
     variants: tuple[str, ...] = tuple(VARIANTS)
 
     def __post_init__(self):
@@ -114,6 +118,8 @@ class Config(dt.SimConfig):
             raise ValueError(f"Config.lrs: locating lr* needs >= 5 learning rates, got {self.lrs}")
         if not 1 <= self.tail <= self.steps // 2:
             raise ValueError(f"Config.tail must be in [1, steps/2], got {self.tail}")
+        if self.teacher not in ("linear", "mlp"):
+            raise ValueError(f"Config.teacher must be 'linear' or 'mlp', got {self.teacher!r}")
         bad = [v for v in self.variants if v not in VARIANTS]
         if bad:
             raise ValueError(f"Config.variants: unknown {bad}; known {list(VARIANTS)}")
@@ -124,10 +130,10 @@ def _grid(lo: float, n: int) -> tuple[float, ...]:
 
 
 SIZES = {
-    "small": Config(widths=(32, 64, 128, 256), lrs=_grid(2e-3, 8), d_in=32, teacher_width=256,
-                    batch_size=32, steps=50, tail=4, seeds=4),
-    "paper": Config(widths=(64, 128, 256, 512, 1024, 2048), lrs=_grid(1e-3, 10), d_in=32,
-                    teacher_width=256, batch_size=64, steps=400, tail=10, seeds=8),
+    "small": Config(widths=(32, 64, 128, 256), lrs=_grid(2.0 ** -9, 8), d_in=32, teacher_width=1,
+                    batch_size=16, steps=100, tail=5, seeds=4),
+    "paper": Config(widths=(64, 128, 256, 512, 1024, 2048), lrs=_grid(2.0 ** -11, 9), d_in=32,
+                    teacher_width=1, batch_size=16, steps=120, tail=5, seeds=8),
 }
 
 
@@ -143,7 +149,7 @@ def sweep(cfg: Config, variant: str, *, widths: tuple[int, ...] | None = None,
     widths = cfg.widths if widths is None else widths
     model = dt.models.MLP(widths=(widths[0],) * 2, bias=False, base_width=min(cfg.widths), **VARIANTS[variant])
     return dt.Sweep(
-        task=dt.tasks.TeacherStudent(d_in=cfg.d_in, d_out=1, teacher="mlp", teacher_width=cfg.teacher_width,
+        task=dt.tasks.TeacherStudent(d_in=cfg.d_in, d_out=1, teacher=cfg.teacher, teacher_width=cfg.teacher_width,
                                      n_test=cfg.n_test),
         model=model, optimizer="adam", eps=EPS, steps=cfg.steps, batch_size=cfg.batch_size,
         axes={"widths": [(w, w) for w in widths], "lr": list(cfg.lrs if lrs is None else lrs)},
@@ -196,13 +202,14 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     for v in [v for v in ("sp", "mutant_readout") if v in variants]:
         pred = float(ds["theory_slope"].sel(variant=v))
         out.append(design.check_rule(transfer_rule(f"slope_{v}", v, slope=pred, margin=SLOPE_MARGIN), ds))
-    return mark_failures_known(out, KNOWN, size=ds.attrs["size"])
+    names = {o.name for o in out}
+    return dt.mark_known(out, [k for k in KNOWN if k.name in names], size=ds.attrs["size"])
 
 
 def mark_failures_known(verdicts: list[dt.Verdict], known, *, size: str) -> list[dt.Verdict]:
-    """``dt.mark_known`` for the verdicts that were decided: an ``INCONCLUSIVE`` verdict keeps
-    that status and carries no known disagreement (``Verdict.__str__`` has no line for an
-    inconclusive known one)."""
+    """Deprecated: use ``dt.mark_known``, which now prints an ``INCONCLUSIVE`` verdict that carries
+    a known disagreement. Kept only while ``sims/depth_transfer.py`` imports it; it attaches the
+    known disagreements to the decided verdicts alone."""
     decided = {v.name for v in verdicts if not v.inconclusive}
     marked = {v.name: v for v in dt.mark_known([v for v in verdicts if v.name in decided],
                                                [k for k in known if k.name in decided], size=size)}
