@@ -19,8 +19,12 @@ probability that it groks by the end and, given that, its grokking step (``dynth
   test accuracy, bootstrap uncertainty.
 
 Two splits: held-out seeds (``seed``) and held-out weight decays (``config``, unseen values
-inside the grid; fit and calibration members are then seeds of the seen weight decays). Scores are on members not yet grokked at the cutoff and never used to fit or
-calibrate (``dyntheory.predict.score_forecast`` raises otherwise).
+inside the grid; fit and calibration members are then seeds of the seen weight decays). Scores
+are on members not yet grokked at the cutoff and never used to fit or calibrate
+(``dyntheory.predict.score_forecast`` raises otherwise). One seed's members share its
+initialisation at every weight decay (their log grokking steps correlate at 0.70 across weight
+decays at paper size), so every interval resamples whole seeds (``predict.auroc_ci``,
+``coverage_ci``, ``compare_forecasts(cluster="seed")``).
 
 Measured (``check`` prints every number): AUROC of grok/no-grok; coverage of 90% intervals of
 the grokking step; the median lead time (grokking step minus cutoff) at a false-alarm rate of
@@ -31,6 +35,32 @@ paper grid at train fractions 0.45, 0.6, 15 seeds; docs/predict.md has the table
 sigmoid reaches 0.872 and 0.904, so the learned predictor's margin is small (0.075 [0.002,
 0.165], 0.064 [0.009, 0.136]); signals without the coordinates do as well; Omnigrok's clock
 alone is weak (0.81, 0.55).
+
+Paper size (10 weight decays x 4 train fractions x 30 seeds = 1,200 members, 2,000 steps, cutoff
+step 300, key 0; 31 min of training and 9 min of forecasts on 2 CPU cores shared with other jobs).
+56% of members grok (4%, 41%, 81%, 97% at train fractions 0.35-0.65), a quarter of them before
+the cutoff. Held-out seeds (278 at risk, half grok after the cutoff) and unseen weight decays 0.3,
+0.7 (220 at risk):
+
+- AUROC ``population`` 0.952 [0.933, 0.973] and 0.981 [0.966, 0.992]; ``signals_only`` 0.947,
+  0.974; ``curve_learned`` 0.865, 0.960; Omnigrok's clock 0.585, 0.444; ``sigmoid`` 0.824, 0.916.
+- 90% coverage of the grokking step 129/140 = 0.921 [0.857, 0.972] and 107/120 = 0.892 [0.823,
+  0.948] (50%: 0.51, 0.52).
+- median lead 341 [290, 421] steps (alarm at p >= 0.65, false alarms <= 10%, 81% of grokkers
+  caught) and 346 [282, 464] (p >= 0.5, 96% caught) after the cutoff.
+- against the curve-only sigmoid: AUROC +0.127 [0.089, 0.171] and +0.064 [0.038, 0.092].
+- the final test loss: CRPS 1.21 and 1.30 against 6.05 and 5.74 for the power law (paired
+  -4.84 [-5.47, -4.23], -4.44 [-4.82, -4.08]); 90% coverage 0.89 [0.86, 0.92] and 0.83.
+
+Not resolved at paper size (FAIL, listed in ``UNRESOLVED``; the paper test checks that each
+interval still holds the target): the held-out-seed AUROC sits on the 0.95 bound (its interval
+straddles it; a 10% cutoff gives 0.960 [0.946, 0.976], 20% 0.946 [0.925, 0.971]: the cutoff is
+not what limits it), and the 90% coverages hold 0.9 but 140 and 120 events in 8 held-out seeds
+(or 2 weight decays) give intervals ±0.06 wide. Resolving ±0.05 needs several times more
+held-out seeds. The trajectories carry the signal: the internal signals (norms, Fourier
+progress) lift the held-out-seed AUROC from 0.865 (curves alone, learned) to 0.947, the sweep
+coordinates add 0.005. Known (``KNOWN``): the final-loss intervals under-cover the unseen weight
+decays, 0.83 [0.78, 0.88] (calibrated on seeds of the seen ones; 0.80 at 300 members).
 
 Choices: the claims' bounds are the issue's targets at paper size (AUROC above 0.95, coverage
 within ±0.05 of 0.9). The small size (72 members, one train fraction) holds out ~15 members per
@@ -57,8 +87,8 @@ from dyntheory import predict
 from sims import grokking_weight_norm as gw
 from theory import grokking_weight_norm as theory
 
-__all__ = ["PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "VALUE_PREDICTORS", "Config", "analyse",
-           "check", "loss_scores", "run", "scores", "sweep"]
+__all__ = ["KNOWN", "PAPER", "PREDICTORS", "SIZES", "SMALL", "SPLITS", "UNRESOLVED", "VALUE_PREDICTORS",
+           "Config", "analyse", "check", "loss_scores", "run", "scores", "sweep"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,6 +136,17 @@ PREDICTORS = {
     "sigmoid": predict.SigmoidJump(n_boot=100),
 }
 SPLITS = ("seed", "config")
+KNOWN = (dt.Known(
+    name="final_loss_coverage90_config", direction="below", sizes=("paper",),
+    reason="calibrated on seeds of the seen weight decays, the final test loss's 90% intervals under-cover "
+           "the unseen 0.3 and 0.7 (0.83 [0.78, 0.88]): configurations are not exchangeable",
+    where="sims/grokking_forecast.py, module docstring"),)
+# Verdicts that fail at paper size because their interval is wider than the claim can resolve,
+# not because it excludes the target (the module docstring gives the numbers).
+UNRESOLVED = {"paper": ("auroc_seed", "coverage90_seed", "coverage90_config")}
+# Members of one seed share its initialisation at every weight decay (their log grokking steps
+# correlate at 0.7 across weight decays): intervals resample whole seeds, not members.
+CLUSTER = "seed"
 FINAL_LOSS = predict.Value(metric="test_loss")  # the last step's test loss
 VALUE_PREDICTORS = {
     "population": PREDICTORS["population"],
@@ -205,19 +246,10 @@ def scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
     return predict.score_forecast(fc, metrics)
 
 
-def _auroc_ci(s: xr.Dataset, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
-    p, y = s.member_p_event.values.ravel(), s.member_happened.values.ravel()
-    keep = np.isfinite(p)
-    p, y = p[keep], y[keep].astype(bool)
-    rng = np.random.default_rng(seed)
-    boots = [predict.auroc(p[i], y[i]) for i in (rng.integers(0, p.size, p.size) for _ in range(n_boot))]
-    lo, hi = np.nanquantile(boots, [0.025, 0.975])
-    return predict.auroc(p, y), float(lo), float(hi)
-
-
-def _ci(k: int, n: int) -> tuple[float, float]:
-    """``dt.binomial_ci``'s interval; no members to count give NaN, which fails the verdict."""
-    return dt.binomial_ci(k, n)[1:] if n else (float("nan"), float("nan"))
+def _wilson(s: xr.Dataset) -> str:
+    """The member-wise Wilson interval of the 90% coverage, printed beside the seed-cluster one."""
+    _, lo, hi = predict.coverage_ci(s)
+    return f"Wilson over members [{lo:.3f}, {hi:.3f}]"
 
 
 def check(ds: xr.Dataset) -> list[dt.Verdict]:
@@ -240,17 +272,18 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
         s = {k: scores(ds, split, k) for k in PREDICTORS}
         pop = s["population"]
         n = int(pop.n_scored)
-        est, lo, hi = _auroc_ci(pop)
+        est, lo, hi = predict.auroc_ci(pop, cluster=CLUSTER)
         others = ", ".join(f"{k} {float(v.auroc):.3f} (CRPS {float(v.crps_time):.4g})" for k, v in s.items())
         out.append(dt.interval_verdict(
             est, (lo, hi), predicted=cfg.min_auroc, side="above", name=f"auroc_{split}", n_members=n,
             label="AUROC", detail=f"grokked {float(pop.base_rate):.2f} of {n} at risk; AUROC: {others}"))
         k_ev = int(pop.n_events)
-        k_in = int(round(float(pop.coverage_90) * k_ev)) if k_ev else 0
+        cov = predict.coverage_ci(pop, cluster=CLUSTER)
         out.append(dt.interval_verdict(
-            float(pop.coverage_90) if k_ev else float("nan"), _ci(k_in, k_ev), predicted=0.9,
-            tol=cfg.coverage_tol, name=f"coverage90_{split}", n_members=k_ev, label="coverage-0.9",
-            detail=f"50%: {float(pop.coverage_50):.3f}; sigmoid 90%: {float(s['sigmoid'].coverage_90):.3f}; "
+            cov[0], cov[1:], predicted=0.9, tol=cfg.coverage_tol, name=f"coverage90_{split}",
+            n_members=k_ev, label="coverage-0.9",
+            detail=f"{_wilson(pop)}; 50%: {float(pop.coverage_50):.3f}; sigmoid 90%: "
+                   f"{float(s['sigmoid'].coverage_90):.3f}; "
                    f"time forecasts missing {int(pop.n_time_missing)}; reliability (level: observed) "
                    + ", ".join(f"{lv:g}: {float(pop.reliability.sel(level=lv)):.2f}"
                                for lv in (0.05, 0.25, 0.5, 0.75, 0.95))))
@@ -261,25 +294,25 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             side="above", name=f"lead_{split}", n_members=int(pop.n_lead_hits), label="median lead (steps)",
             detail=f"alarm at p >= {h:.2f} ({pop.attrs['lead_basis']}), {hit}, "
                    f"cutoff step {float(ds.attrs['cutoff']):.0f}"))
-        d = predict.compare_forecasts(pop, s["sigmoid"], on="auroc", n_boot=2000)
+        d = predict.compare_forecasts(pop, s["sigmoid"], on="auroc", n_boot=2000, cluster=CLUSTER)
         out.append(dt.interval_verdict(
             d[0], (d[1], d[2]), predicted=0.0, side="above", name=f"beats_curve_{split}", n_members=n,
             label="AUROC diff", detail=f"population {float(pop.auroc):.3f} vs sigmoid "
                                        f"{float(s['sigmoid'].auroc):.3f}"))
         v = {k: loss_scores(ds, split, k) for k in VALUE_PREDICTORS}
         vp, n_v = v["population"], int(v["population"].n_scored)
-        k_in = int(round(float(vp.coverage_90) * n_v))
+        cov = predict.coverage_ci(vp, cluster=CLUSTER)
         table = "; ".join(f"{k} CRPS {float(x.crps):.3g}, log score {float(x.log_score):.3g}, 90% "
                           f"{float(x.coverage_90):.2f}" for k, x in v.items())
         out.append(dt.interval_verdict(
-            float(vp.coverage_90), _ci(k_in, n_v), predicted=0.9, tol=cfg.coverage_tol,
-            name=f"final_loss_coverage90_{split}", n_members=n_v, label="coverage-0.9", detail=table))
-        d = predict.compare_forecasts(vp, v["power_law"], on="crps", n_boot=2000)
+            cov[0], cov[1:], predicted=0.9, tol=cfg.coverage_tol, name=f"final_loss_coverage90_{split}",
+            n_members=n_v, label="coverage-0.9", detail=f"{_wilson(vp)}; {table}"))
+        d = predict.compare_forecasts(vp, v["power_law"], on="crps", n_boot=2000, cluster=CLUSTER)
         out.append(dt.interval_verdict(
             d[0], (d[1], d[2]), predicted=0.0, side="below", name=f"final_loss_beats_curve_{split}",
             n_members=n_v, label="CRPS diff",
             detail="final test loss, population - power law (every held-out member)"))
-    return out
+    return dt.mark_known(out, KNOWN, size=ds.attrs.get("size"))
 
 
 if __name__ == "__main__":  # the same as `dyntheory run grokking_forecast [--size paper]`

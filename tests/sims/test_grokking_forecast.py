@@ -72,7 +72,20 @@ def test_event_matches_the_grokking_definition(small):
 
 @pytest.mark.slow
 def test_paper_size():
+    """1,200 members: 31 min of training and 9 of forecasts on 2 shared cores (2026-12-06)."""
     ds = sim.run("paper")
     assert ds.sizes["weight_decay"] * ds.sizes["train_frac"] * ds.sizes["seed"] >= 1000
-    failed = [str(v) for v in sim.check(ds) if not v.passed]
+    assert ds.sizes["seed"] >= 30
+    verdicts = {v.name: v for v in sim.check(ds)}
+    known = {k.name for k in sim.KNOWN if "paper" in k.sizes}
+    unresolved = set(sim.UNRESOLVED["paper"])
+    failed = [str(v) for v in verdicts.values() if not v.passed and v.name not in known | unresolved]
     assert not failed, "\n".join(failed)
+    assert all(verdicts[k].status == "KNOWN" for k in known)
+    # not resolved at this size, but never excluding the target: an interval wholly on one
+    # side would be a disagreement to document in KNOWN, not a resolution problem
+    for name in unresolved:
+        v = verdicts[name]
+        lo, hi = v.interval
+        ref = v.tolerance if v.side != "both" else 0.0
+        assert v.passed or lo <= ref <= hi, str(v)
