@@ -52,6 +52,10 @@ def draw(ds, verdicts, path: str) -> dict:
         m, sd = c.mean("seed").values, c.std("seed").values
         ax.plot(steps, m, "-", color=COLORS.get(s), label=f"{s} (peak lr {best[s]:g})")
         ax.fill_between(steps, m - sd, m + sd, color=COLORS.get(s), alpha=0.2, lw=0)
+    # The y range from the second record on: step 0's loss would flatten the part that differs.
+    rest = np.concatenate([(c.mean("seed") + k * c.std("seed")).values[1:]
+                           for c in curves.values() for k in (-1, 1)])
+    ax.set_ylim(max(float(rest.min()), 1e-12) / 1.1, float(rest.max()) * 1.1)
     ax.set(yscale="log", xlabel="step", ylabel="held-out loss", title="(a) at each schedule's best peak lr")
     ax.legend(fontsize=8)
 
