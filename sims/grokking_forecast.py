@@ -60,9 +60,9 @@ not what limits it), and the 90% coverages hold 0.9 but 140 and 120 events in 8 
 held-out seeds. Re-dealing the same run's seeds (split keys 1-5) gives held-out-seed AUROC
 0.947, 0.970, 0.965, 0.954, 0.948 (mean of six 0.956) and coverage 0.90, 0.985, 0.93, 0.90, 0.91:
 the AUROC target holds on average, and one draw's coverage moves by ~±0.05 (the conformal
-guarantee is marginal over the calibration draw). The trajectories carry the signal: the internal signals (norms, Fourier
-progress) lift the held-out-seed AUROC from 0.865 (curves alone, learned) to 0.947, the sweep
-coordinates add 0.005. Known (``KNOWN``): the final-loss intervals under-cover the unseen weight
+guarantee is marginal over the calibration draw). The trajectories carry the signal: the
+internal signals (norms, Fourier progress) lift the held-out-seed AUROC from 0.865 (curves
+alone, learned) to 0.947, the sweep coordinates add 0.005. Known (``KNOWN``): the final-loss intervals under-cover the unseen weight
 decays, 0.83 [0.78, 0.88] (calibrated on seeds of the seen ones; 0.80 at 300 members).
 
 Choices: the claims' bounds are the issue's targets at paper size (AUROC above 0.95, coverage
