@@ -62,8 +62,9 @@ held-out seeds. Re-dealing the same run's seeds (split keys 1-5) gives held-out-
 the AUROC target holds on average, and one draw's coverage moves by ~±0.05 (the conformal
 guarantee is marginal over the calibration draw). The trajectories carry the signal: the
 internal signals (norms, Fourier progress) lift the held-out-seed AUROC from 0.865 (curves
-alone, learned) to 0.947, the sweep coordinates add 0.005. Known (``KNOWN``): the final-loss intervals under-cover the unseen weight
-decays, 0.83 [0.78, 0.88] (calibrated on seeds of the seen ones; 0.80 at 300 members).
+alone, learned) to 0.947, the sweep coordinates add 0.005. Known (``KNOWN``): the final-loss
+intervals under-cover the unseen weight decays, 0.83 [0.78, 0.88] (calibrated on seeds of the
+seen ones; 0.80 at 300 members).
 
 Choices: the claims' bounds are the issue's targets at paper size (AUROC above 0.95, coverage
 within ±0.05 of 0.9). The small size (72 members, one train fraction) holds out ~15 members per
@@ -234,7 +235,8 @@ def loss_scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
                      "role": ds.role.sel(split=split, drop=True), "at_risk": ds.at_risk},
                     attrs={"predictor": predictor, "cutoff": ds.attrs["cutoff"],
                            "target": ds.attrs["loss_target"], "last_step": ds.attrs["last_step"]})
-    return predict.score_forecast(fc, ds[["test_loss"]], members=ds.role.sel(split=split, drop=True) == "test")
+    role = ds.role.sel(split=split, drop=True)
+    return predict.score_forecast(fc, ds[["test_loss"]], members=role == "test")
 
 
 def scores(ds: xr.Dataset, split: str, predictor: str) -> xr.Dataset:
