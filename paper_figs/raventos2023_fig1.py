@@ -76,13 +76,16 @@ def draw(ds, verdicts, path: str) -> None:
 
 
 def _draw_thresholds(ax, ds, colors) -> None:
-    """``M*`` against ``D`` with its bootstrap interval; an unlocated one as an arrow off the grid."""
+    """``M*`` against ``D`` with its bootstrap interval; one never located, as its lower bound (a
+    triangle) where the interval has one."""
     for c, d in zip(colors, ds.d.values):
         est, (lo, hi), log2m = sim.threshold_ci(ds.sel(d=d))
         if np.isfinite(est):
             lo, hi = max(lo, log2m[0] - 1), min(hi, log2m[-1] + 1)  # an unbounded side: to the edge
             ax.errorbar([d], [2.0 ** est], yerr=[[2.0 ** est - 2.0 ** lo], [2.0 ** hi - 2.0 ** est]], fmt="o",
                         color=c, capsize=4, label=f"D={d}: M* {2.0 ** est:.3g}")
+        elif est > 0 and np.isfinite(lo):  # phi never fell below 1/2: a lower bound
+            ax.plot([d], [2.0 ** lo], "^", color=c, ms=9, label=f"D={d}: M* >= {2.0 ** lo:.3g} (not located)")
         else:
             ax.annotate(f"D={d}: not located", (d, 2.0 ** (log2m[-1] if est > 0 else log2m[0])), color=c,
                         fontsize=8)

@@ -22,7 +22,7 @@ and 0 at ridge; it is defined where dMMSE and ridge differ by more than ``RESOLV
 3. ``threshold_inside``: ``log2 M*`` (where the seed-mean ``phi`` first falls below 1/2,
    interpolated in ``log2 M``) has a bootstrap CI inside the resolvable part of the grid.
 4. ``threshold_grows_with_d`` (three or more ``D``): the slope of ``log M*`` against ``log D``
-   is positive (CI above 0).
+   is positive (CI above 0); ``INCONCLUSIVE`` when ``M*`` is located for fewer than three ``D``.
 
 Measured (small: D 3, K 12, 2 layers, d_model 32, Adam 2e-3, batch 32, 500 steps, 3 seeds, key 0;
 ~100 s wall, 60 s CPU on the shared 2-core machine): ``dmmse_below`` passes (M = 1: E_model /
@@ -39,8 +39,26 @@ on the shared machine) resolves it: all three verdicts pass. ``dmmse_below`` -0.
 0.90, 0.44, 0.45 for M = 1, 4, 16, 64, so log2 M* = 3.74 [3.21, 4.62] (M* about 13 [9, 25]).
 Read with care: above M* the model sits half-way between dMMSE and ridge (phi 0.45 at M = 64),
 not at ridge, and at M = 256 it is slightly worse than dMMSE itself (1.17 against 1.15), where
-the two estimators no longer differ by ``RESOLVE``. Paper size (20,000 steps, D = 2, 3, 4) is
-where M* and its growth with D are to be judged; it has not been run on this machine.
+the two estimators no longer differ by ``RESOLVE``.
+
+Measured (paper: the medium recipe at D = 2, 3, 4 and M = 1, 2, 4, ..., 64, inf, 3 seeds, key 0;
+42 min wall, 870 s CPU, on the shared 2-core machine at load ~15; the issue's 20,000-step,
+4-layer recipe would take many hours there): 3 of 6 claims hold, and the threshold's growth
+with ``D`` is *not* seen. ``dmmse_below`` -0.036 [-0.057, -0.020]. Known disagreements at paper
+size (``KNOWN``):
+
+- ``ridge_above`` +0.24 [0.14, 0.41] (D = 3 worst, one seed 1.45 against ridge 1.03; D = 2:
+  0.75-0.82 against 0.69; D = 4: 1.68-1.74 against 1.43): at 3,000 steps the ``M = inf``
+  models are still 15-40% above ridge.
+- ``threshold_inside_d2``: at D = 2 the seed-mean phi is 0.98, 0.97, 0.94, 0.78, 0.60 for M =
+  1..16 and dMMSE is within ``RESOLVE`` of ridge from M = 32 on, so M* is not located (log2 M*
+  CI [3.83, inf]: M* >= 14).
+- ``threshold_grows_with_d`` (``INCONCLUSIVE``, no slope with two located D): log2 M* is 3.70
+  [2.85, 4.24] at D = 3 (M* 13 [7.2, 19]) and 3.38 [3.19, 3.52] at D = 4 (M* 10.4 [9.1,
+  11.5]), with D = 2's bound M* >= 14: if anything M* falls from D = 3 to 4 (two-point slope
+  of log M* against log D about -0.8, the two intervals overlapping), against Raventós et
+  al.'s growth. A likely cause is the undertraining ``ridge_above`` shows; longer training
+  (their 500k steps; the issue's 20,000) is where to judge it.
 
 Engine note: ``InContextRegression.n_tasks`` is traced (the pool holds ``max_tasks`` rows, a member
 uses its first ``M``), so the whole ``M`` grid is one compiled group per ``D``.
@@ -124,6 +142,15 @@ KNOWN = (
              where="sims/icl_regression.py, module docstring"),
     dt.Known(name="threshold_inside", direction="above", sizes=("small",),
              reason="phi never falls below 1/2 in the resolvable range M <= 64 at 500 steps",
+             where="sims/icl_regression.py, module docstring"),
+    dt.Known(name="ridge_above", direction="above", sizes=("paper",),
+             reason="3,000 steps leave the M=inf models 15-40% above ridge (+0.24 [0.14, 0.41]): undertrained",
+             where="sims/icl_regression.py, module docstring"),
+    dt.Known(name="threshold_inside_d2", direction="above", sizes=("paper",),
+             reason="at D=2 phi stays above 1/2 (0.60 at M=16) until dMMSE meets ridge: M* >= 14, not located",
+             where="sims/icl_regression.py, module docstring"),
+    dt.Known(name="threshold_grows_with_d", direction="below", sizes=("paper",),
+             reason="M* located at D=3 (13 [7, 19]) and D=4 (10 [9, 12]) only: no slope, no growth seen",
              where="sims/icl_regression.py, module docstring"),
 )
 
@@ -255,15 +282,18 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             f"{log2m[-1]:g}]; seed-mean phi {phis}")))
     if len(stars) >= 3:
         good = [(d, e) for d, e, _, _ in stars if np.isfinite(e)]
+        each = "; ".join(f"D={d}: M* {2.0 ** e:.3g} [{2.0 ** lo:.3g}, {2.0 ** hi:.3g}]" for d, e, lo, hi in stars)
         fit = dt.fit_slope([d for d, _ in good], [2.0 ** e for _, e in good]) if len(good) >= 3 else None
-        if fit is None:
+        if fit is None:  # an unlocated M* is censored, not measured: no slope, neither shown nor refuted
             out.append(dt.Verdict(name="threshold_grows_with_d", passed=False, effect=math.nan,
                                   interval=(math.nan, math.nan), tolerance=0.0, n_members=len(good),
-                                  side="above", detail=f"M* located for {len(good)} of {len(stars)} D"))
+                                  side="above", inconclusive=True, label="slope of log M* vs log D",
+                                  detail=f"M* located for {len(good)} of {len(stars)} D; {each}"))
         else:
-            out.append(dt.interval_verdict(fit.slope, fit.interval, predicted=0.0, side="above",
-                                           name="threshold_grows_with_d", n_members=len(good),
-                                           label="slope of log M* vs log D"))
+            v = dt.interval_verdict(fit.slope, fit.interval, predicted=0.0, side="above",
+                                    name="threshold_grows_with_d", n_members=len(good),
+                                    label="slope of log M* vs log D")
+            out.append(dataclasses.replace(v, detail=f"{v.detail}; {each}"))
     return dt.mark_known(out, KNOWN, size=ds.attrs["size"])
 
 

@@ -72,8 +72,17 @@ def test_medium_size_resolves_the_threshold():
 
 @pytest.mark.slow
 def test_paper_size():
-    failed = [str(v) for v in sim.check(sim.run("paper")) if not v.passed]
+    # measured (module docstring): 3/6 hold, ridge_above and D=2's threshold fail as documented, the
+    # slope over D is inconclusive (M* located at D=3 and 4 only); ~40 min on 2 shared cores
+    ds = sim.run("paper")
+    verdicts = {v.name: v for v in sim.check(ds)}
+    failed = [str(v) for n, v in verdicts.items() if not v.passed and n not in KNOWN]
     assert not failed, "\n".join(failed)
+    for n in ("ridge_above", "threshold_inside_d2"):
+        assert verdicts[n].status in ("KNOWN", "XPASS"), str(verdicts[n])
+    assert verdicts["threshold_grows_with_d"].status in ("INCONCLUSIVE", "KNOWN", "XPASS")
+    for d in (3, 4):  # located, inside the grid
+        assert verdicts[f"threshold_inside_d{d}"].passed, str(verdicts[f"threshold_inside_d{d}"])
 
 
 def test_figure_script_at_small_size(small, tmp_path, capsys, monkeypatch):
