@@ -45,9 +45,11 @@ def draw(ds, verdicts, path: str) -> None:
         ax.axhline(mean, color=color, ls="--", lw=1.0, label=f"{name} (exact) {mean:.4f} ± {Z * se:.4f}")
     ax.axvspan(*cfg.plateau, color="k", alpha=0.06, lw=0, label="plateau window")
     top = a["level_uniform"]
-    ax.set(xlabel="step", ylabel="test loss (nats, mean over positions)",
+    ax.set(xlabel="step (log scale past the first record)", ylabel="test loss (nats, mean over positions)",
            ylim=(a["level_bigram"] - 0.08 * top, 1.05 * top),
            title=f"(a) training: {cfg.states} states, {cfg.length} positions")
+    ax.set_xscale("symlog", linthresh=cfg.record)  # the plateau is early: steps on a log scale past one record
+    ax.set_xlim(0, step[-1])
     ax.legend(fontsize=7, loc="upper right")
     _common.verdict_box(ax, verdicts)
     ax = axes[1]
