@@ -24,13 +24,28 @@ Measured (``check``), each a ``design.Invariance`` rule along ``depth``:
       loss is lower (Dey et al. 2025: depth-muP's lazy blocks waste depth). The theory above does
       not predict it; it is the paper's empirical claim, checked here.
 
-Findings (small size, key 0: width 64, depths 2-16, 8 lrs x 4 seeds, 50 steps; 95% bootstrap
-CIs). CompleteP's slope is -0.01 [-0.09, 0.08] and depth-muP's -0.03 [-0.12, 0.05]: both PASS,
-as the first-step theory says. Unscaled, -0.38 [-0.50, -0.10]: resolved below 0 but straddling
-the margin (INCONCLUSIVE, ~6 seeds), and shallower than -1 (KNOWN at small size). At depth 16,
-each at its best lr, CompleteP's held-out loss beats depth-muP's by 0.013 [0.007, 0.020]
-(log10 loss -1.68 against -1.47): PASS, the paper's claim that depth-muP's lazy blocks waste
-depth.
+Findings (key 0; 95% bootstrap CIs over seeds):
+
+* small (width 64, depths 2-16, 8 lrs x 4 seeds, 50 steps): CompleteP's slope is -0.01
+  [-0.09, 0.08] and depth-muP's -0.03 [-0.12, 0.05]: both PASS, as the first-step theory says.
+  Unscaled, -0.38 [-0.50, -0.10]: resolved below 0 but straddling the margin (INCONCLUSIVE,
+  ~6 seeds), and shallower than -1 (KNOWN). At depth 16, each at its best lr, CompleteP's
+  held-out loss beats depth-muP's by 0.013 [0.007, 0.020]: PASS.
+* paper (width 128, depths 2-32, 9 lrs x 8 seeds, 120 steps; about 18 min per scaling on the
+  two shared cores, the three scalings run as three processes): CompleteP 0.007 [-0.051, 0.033]
+  (lr* 0.0096-0.0125 over depths 2-32) and depth-muP -0.006 [-0.022, 0.031] (lr* 0.0119-0.0126):
+  both PASS, with intervals half and a third as wide as the small size's. Unscaled -0.17 [-0.23, -0.07]:
+  below 0, inside neither the ±0.2 margin nor the theory's -1 (INCONCLUSIVE, ~43 seeds;
+  ``slope_none`` KNOWN). Unscaled, the initial loss grows from 1.1 at depth 2 to 343 at depth 16
+  and 2e5 at depth 32, and the best held-out loss from 0.019 to 0.43 and 1.17 (8 of 72
+  depth-32 members diverge at lr >= 0.064): past depth 8 the net barely trains in 120 steps,
+  lr* stops falling (0.0125, 0.0118, 0.0063, 0.0073, 0.0089), and the first-step argument
+  behind -1 does not describe it. At depth 32 CompleteP beats depth-muP by 0.0043 [0.0028,
+  0.0060] held-out MSE (0.0162 against 0.0205 at their best lrs): PASS. Across depths
+  CompleteP's best loss falls (0.0186 at depth 2 to 0.0162 at 32) while depth-muP's rises (to
+  0.0205): the paper's claim that depth-muP's lazy blocks waste depth.
+
+``paper_figs/completep2025_fig1.py`` draws the loss against lr per depth and lr* against depth.
 
 Reference:
     N. Dey et al. (2025), "Don't be lazy: CompleteP enables compute-efficient deep transformers",
@@ -47,7 +62,7 @@ import xarray as xr
 
 import dyntheory as dt
 from dyntheory import design
-from sims.mup_lr_transfer import EPS, held_out, mark_failures_known
+from sims.mup_lr_transfer import EPS, held_out
 from theory import depth_transfer as theory
 
 __all__ = ["KNOWN", "MARGIN", "RESIDUALS", "SIZES", "SLOPE_MARGIN", "Config", "at_best_lr", "check", "run",
@@ -60,9 +75,9 @@ _WHERE = "sims/depth_transfer.py"
 KNOWN = (
     dt.Known(name="transfer_none", reason="unscaled residual branches: L blocks each move the stream by lr, "
              "so lr* falls with depth", where=_WHERE, direction="below"),
-    dt.Known(name="slope_none", reason="unscaled at depths <= 16: the forward growth at init, not only the "
-             "summed update, sets lr*, and the slope is shallower than -1", where=_WHERE, direction="above",
-             sizes=("small",)),
+    dt.Known(name="slope_none", reason="unscaled at depths <= 32: the forward pass grows with depth at init, "
+             "so recovering from it, not only the summed update, sets lr*, and the slope is shallower than -1",
+             where=_WHERE, direction="above", sizes=("small", "paper")),
 )
 
 
@@ -103,8 +118,8 @@ class Config(dt.SimConfig):
 SIZES = {
     "small": Config(depths=(2, 4, 8, 16), width=64, lrs=tuple(1e-3 * 2.0 ** k for k in range(8)), d_in=32,
                     teacher_width=256, batch_size=32, steps=50, tail=4, seeds=4),
-    "paper": Config(depths=(2, 4, 8, 16, 32, 64), width=256, lrs=tuple(2.5e-4 * 2.0 ** k for k in range(10)),
-                    d_in=32, teacher_width=256, batch_size=64, steps=400, tail=10, seeds=8),
+    "paper": Config(depths=(2, 4, 8, 16, 32), width=128, lrs=tuple(5e-4 * 2.0 ** k for k in range(9)),
+                    d_in=32, teacher_width=256, batch_size=64, steps=120, tail=5, seeds=8),
 }
 
 
@@ -160,7 +175,10 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
             worse="depth_mup"), ds))
     if "none" in labels:
         out.append(rule("slope_none", "none", float(ds["theory_slope"].sel(residual="none")), SLOPE_MARGIN))
-    return mark_failures_known(out, KNOWN, size=ds.attrs["size"])
+    # An inconclusive verdict keeps its status and names the documented direction (dt.mark_known);
+    # a known entry whose verdict was not computed (a subset of residuals) is left out.
+    names = {v.name for v in out}
+    return dt.mark_known(out, [k for k in KNOWN if k.name in names], size=ds.attrs["size"])
 
 
 if __name__ == "__main__":  # the same as `dyntheory run depth_transfer [--size paper]`
