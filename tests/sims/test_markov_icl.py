@@ -35,8 +35,8 @@ def test_levels_are_ordered(small):
 
 @pytest.mark.slow
 def test_paper_size():
-    # measured (module docstring): the plateau and the order hold; the final loss stops 1-4% above
-    # bigram (KNOWN), never below it; ~3 min on 2 shared cores
+    # measured (module docstring): the plateau and the order hold; the final loss stalls 0.5-2.5%
+    # above bigram (KNOWN), never below it; ~8 min on 2 shared cores
     verdicts = {v.name: v for v in sim.check(sim.run("paper"))}
     failed = [str(v) for n, v in verdicts.items() if not v.passed and n not in KNOWN]
     assert not failed, "\n".join(failed)
