@@ -48,7 +48,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax.numpy as jnp
-import numpy as np
 import xarray as xr
 
 import dyntheory as dt

@@ -12,11 +12,13 @@ Experiment:
     that diverged counts as the worst.
 
     The teacher is linear (``teacher="linear"``). The earlier tanh teacher (width 256, fan-in
-    32) was about 90% linear and, streamed, sample-limited: every learning rate over a 32x
-    range reached the same held-out loss at width 512, so muP's ``lr*`` was not identified.
-    A linear teacher is learned at a rate set by the learning rate until Adam's jitter or
-    instability stops it: the loss is optimisation-limited and its minimum over ``lr`` is
-    defined (measured at widths 64-1024, 150 steps: muP's ``lr*`` at 2^-5 at every width).
+    32) is about 93% linear in variance (``E[tanh']^2 / E[tanh^2]`` for a unit Gaussian): the
+    linear part was learned within the budget at every learning rate and the held-out loss
+    stalled near the nonlinear 7% (0.018 of 0.26 at width 512 for lrs 2^-10 to 2^-5), so
+    muP's ``lr*`` was not identified. A linear teacher is learned at a rate set by the learning
+    rate until Adam's jitter or instability stops it, so the loss has a minimum over ``lr``
+    (exploratory, muP, widths 64/256/1024, 150 steps of batch 32, 2 seeds: ``lr*`` at 2^-5 at
+    each width, log10 loss lower there than one grid step below by 0.09 to 0.24).
 
 Pairs with:
     ``theory/mup_lr_transfer.py``: the slope of ``log lr*`` against ``log width`` set by the
@@ -37,10 +39,21 @@ theory's -1 at these widths (lr* 0.028, 0.023, 0.018, 0.0064). muP's is 0.07 [-0
 INCONCLUSIVE (~41 seeds would settle it): its lr* stays within 0.018-0.036, but at width 256
 its held-out loss is flat within noise from lr 2^-7 to 2^-4, so resamples move lr* along that
 floor. The readout mutant's is -0.21 [-0.29, -0.03]: resolved below 0 but not past the margin
-(INCONCLUSIVE, with its known disagreement attached). The eps mutant is not run at this size.
+(INCONCLUSIVE, with its known disagreement attached). The eps mutant was not measured.
 
-Paper size (widths 64-2048, 9 lrs x 8 seeds, 120 steps of batch 16, about 14 TFLOP for the three
-variants run): not yet measured with this task.
+Paper size (key 0: widths 64-2048, 9 lrs 2^-11..2^-3 x 8 seeds, 120 steps of batch 16; about 4.7
+TFLOP and 20 CPU-minutes per variant; SP and muP run, the mutants not). SP's slope is -0.73
+[-0.79, -0.66]: it fails transfer (KNOWN) and agrees with the theory's -1 within ±0.35 (PASS);
+lr* 0.023, 0.022, 0.0079, 0.0051, 0.0029, 0.0024 and its loss above lr* climbs ever more steeply
+with width (log10 held-out loss at lr 2^-3: -0.33 at width 64, 1.22 at 2048). muP is
+INCONCLUSIVE, -0.45 [-0.72, 0.10] (~22 seeds would settle it, if the estimate stayed): its lr*
+holds at 0.021-0.028 from width 64 to 1024, and its stability edge stays at lr 2^-4 to 2^-3,
+but from width 512 up its held-out loss is a floor, flat within the seeds' spread (about 0.15 in
+log10) from lr 2^-10 to 2^-5 (log10 -2.46 to -2.52 at width 2048), so the argmin jumps along the
+floor: at 2048 it reads 0.0022, and resamples do the same at 512 and 1024 (over widths 64-1024
+alone the slope is 0.08 [-0.55, 0.15], still INCONCLUSIVE). The task saturates again at large
+width, now at a floor that falls with width (log10 -2.19 at 64, -2.50 at 2048): lr* by held-out
+loss is not identified there, and neither a pass nor a fail of muP is shown at this size.
 
 Reference:
     G. Yang et al. (2022), "Tensor Programs V", arXiv 2203.03466, Figure 1 and Table 3.

@@ -55,8 +55,22 @@ def test_figure_draws_the_fixtures_run(runs, tmp_path):
     assert shown["sp"].per_coord.lr_star.values[-1] < shown["mup"].per_coord.lr_star.values[-1]
 
 
-@pytest.mark.slow
-def test_paper_size():
-    v = by_name(sim.run("paper"))
-    assert v["transfer_mup"].status == "PASS", v["transfer_mup"]
-    assert v["transfer_sp"].status == "KNOWN" and v["transfer_mutant_readout"].status == "KNOWN"
+@pytest.fixture(scope="module")
+def paper():
+    return by_name(sim.run("paper", variants=("sp", "mup", "mutant_readout")))
+
+
+def test_paper_size_sp_and_the_mutant_fail(paper):
+    assert paper["transfer_sp"].status == "KNOWN", paper["transfer_sp"]
+    assert paper["transfer_mutant_readout"].status == "KNOWN", paper["transfer_mutant_readout"]
+
+
+def test_paper_size_mup_is_not_refuted(paper):
+    assert paper["transfer_mup"].status in ("PASS", "INCONCLUSIVE"), paper["transfer_mup"]
+
+
+@pytest.mark.xfail(strict=True, reason="measured 2026-12-06, key 0: muP INCONCLUSIVE, slope -0.45 "
+                   "[-0.72, 0.10]; at width 2048 its held-out loss is flat from lr 2^-10 to 2^-5, so lr* "
+                   "is not identified (sims/mup_lr_transfer.py). Strict: a pass must update the docs.")
+def test_paper_size_mup_passes(paper):
+    assert paper["transfer_mup"].status == "PASS", paper["transfer_mup"]
