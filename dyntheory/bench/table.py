@@ -58,6 +58,7 @@ from dyntheory._config.optim import OptSpec
 from dyntheory.bench import kernels as _kernels
 from dyntheory.bench import targets as _targets
 from dyntheory.bench import torch_loops as _bench_torch
+from dyntheory.bench import torch_w4 as _bench_torch_w4
 from dyntheory._engine import reference
 from dyntheory._engine import train as _train
 from dyntheory._engine.member import Member
@@ -309,7 +310,16 @@ def w4_report(quick: bool, seconds: float, peak_gflops: float, peak_gbs: float, 
     text = "not timed" if vs_text is None else f"{vs_text:.1f}x (target >= 3x: {'ok' if vs_text >= 3 else 'MISSED'})"
     flat_text = ("one size from 1,000 up: not measured" if flat is None else
                  f"{100 * flat:.0f}% (target <= 25%: {'ok' if flat <= 0.25 else 'MISSED'})")
-    print("PyTorch: no W4 reference (torch_loops covers W1 only)")
+    rate = results.get(("W4", 1_000), {}).get("rate")
+    if _bench_torch.available() and rate is not None:
+        import torch
+        loop = _bench_torch_w4.loop_rate(steps=5 if quick else 20)[0]
+        func = _bench_torch_w4.func_rate(1_000, steps=1 if quick else 3)[0]
+        print(f"PyTorch {torch.__version__} (optional), W4: per-model loop {loop:,.1f} model-steps/s; torch.func "
+              f"ensembling at 1,000 members {func:,.1f}; the engine at 1,000 members is {rate / loop:,.0f}x the loop "
+              f"and {rate / func:.1f}x torch.func", flush=True)
+    else:
+        print("PyTorch not installed: no W4 torch rows (pip install torch to add them)")
     print(f"W4 targets: engine/textbook at 1,000 members {text}; per-member cost from 1,000 members "
           f"up varies by {flat_text}", flush=True)
 

@@ -46,6 +46,27 @@ def test_torch_references_train_the_w1_workload():
     assert rate > 0 and loss < 0.05
 
 
+def test_torch_references_train_the_w4_workload():
+    torch = pytest.importorskip("torch")
+    import jax
+
+    from dyntheory.bench import torch_w4
+    from dyntheory.bench._workloads import workloads
+    from dyntheory._config.hparams import HPARAMS, HParams
+    # The same model as W4's: positions 31x32, embedding 16x32, 2 layers of q, k, v, o 32x32,
+    # unembedding 32x16, as many parameters in each.
+    w = workloads()["W4"]
+    hp = HParams(**{n: jax.numpy.float32(1.0) for n in HPARAMS})
+    ours = jax.eval_shape(lambda k: w.model.init(k, hp, w.task.spec()), jax.random.key(0))
+    want = 31 * 32 + 16 * 32 + 2 * 4 * 32 * 32 + 32 * 16
+    assert sum(int(np.prod(x.shape)) for x in jax.tree.leaves(ours)) == want
+    assert sum(v.numel() for v in torch_w4._model(torch).parameters()) == want
+    rate, loss = torch_w4.loop_rate(members=1, steps=3)
+    assert rate > 0 and 2.0 < loss < 3.5  # about ln 16 = 2.77 untrained
+    rate, loss = torch_w4.func_rate(4, steps=2)
+    assert rate > 0 and 2.0 < loss < 3.5
+
+
 def test_cpu_devices_must_be_positive_and_is_refused_before_anything_runs(capsys):
     with pytest.raises(SystemExit):
         bench.main(["--cpu-devices", "0"])
