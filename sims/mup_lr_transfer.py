@@ -223,16 +223,6 @@ def check(ds: xr.Dataset) -> list[dt.Verdict]:
     return dt.mark_known(out, [k for k in KNOWN if k.name in names], size=ds.attrs["size"])
 
 
-def mark_failures_known(verdicts: list[dt.Verdict], known, *, size: str) -> list[dt.Verdict]:
-    """Deprecated: use ``dt.mark_known``, which now prints an ``INCONCLUSIVE`` verdict that carries
-    a known disagreement. Kept only while ``sims/depth_transfer.py`` imports it; it attaches the
-    known disagreements to the decided verdicts alone."""
-    decided = {v.name for v in verdicts if not v.inconclusive}
-    marked = {v.name: v for v in dt.mark_known([v for v in verdicts if v.name in decided],
-                                               [k for k in known if k.name in decided], size=size)}
-    return [marked.get(v.name, v) for v in verdicts]
-
-
 if __name__ == "__main__":  # the same as `dyntheory run mup_lr_transfer [--size paper]`
     import sys
 
