@@ -14,8 +14,8 @@ from dyntheory._config.interventions import ClipUpdates as ClipUpdates
 from dyntheory._config.interventions import Grokfast as Grokfast
 from dyntheory._config.interventions import Intervention as Intervention
 from dyntheory._config.interventions import Penalty as Penalty
-from dyntheory._config.interventions import RelabelExamples as RelabelExamples
-from dyntheory._config.interventions import RemoveExamples as RemoveExamples
+from dyntheory._config.data_edit_actions import RelabelExamples as RelabelExamples
+from dyntheory._config.data_edit_actions import RemoveExamples as RemoveExamples
 from dyntheory._config.interventions import ResetOptimizer as ResetOptimizer
 from dyntheory._config.interventions import Rewind as Rewind
 from dyntheory._config.interventions import ScaleLR as ScaleLR

@@ -11,7 +11,7 @@ An intervention is a value (frozen, hashable, recorded in the sweep's config) ma
   ``ClipUpdates(max_norm)`` and ``Grokfast(alpha, lamb)`` (Lee et al. 2024, arXiv 2405.20233:
   an EMA gradient filter), switched on from then to the end; ``RemoveExamples(examples)`` and
   ``RelabelExamples(examples, labels)`` (a finite task's chosen training rows, for that member,
-  from then on: ``dyntheory._engine.data_edits``);
+  from then on: ``dyntheory._config.data_edit_actions``);
 - when: ``.at(step, where=...)`` (members chosen by coordinates or a boolean mask over the
   run's dims, as for ``dt.branch``), or ``.when(trigger, where=...)``, a trigger evaluated on the
   member's own recorded metrics at each record step: ``Spike(metric, ratio)`` (the value jumps
@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
-
-import numpy as np
 
 from dyntheory._config.checks import is_integer, is_real
 
@@ -192,83 +190,16 @@ class Penalty(Action):
         return self.steps
 
     def config(self) -> dict[str, Any]:
-        from dyntheory._config.fingerprint import fingerprint, plain_repr
-        return {"action": "Penalty", "fn": plain_repr(self.fn), "fn_fingerprint": fingerprint(self.fn),
+        fn = function_config(self.fn)
+        return {"action": "Penalty", "fn": fn["function"], "fn_fingerprint": fn["fingerprint"],
                 "weight": self.weight, "steps": self.steps}
 
 
-def _examples(where: str, v):
-    """Chosen training examples: a tuple of distinct row indices, or a function."""
-    if callable(v):
-        return v
-    if isinstance(v, (str, bytes)) or not hasattr(v, "__iter__"):
-        raise ValueError(f"{where} must be row indices of the training set or a function "
-                         f"(train, task_state) -> boolean mask, got {v!r}")
-    rows = tuple(v.tolist() if hasattr(v, "tolist") else v)
-    if not rows or any(isinstance(r, bool) or not is_integer(r) or r < 0 for r in rows):
-        raise ValueError(f"{where} must be a non-empty list of row indices >= 0, got {v!r}")
-    if len(set(rows)) != len(rows):
-        raise ValueError(f"{where} names a row more than once: {sorted(rows)}")
-    return tuple(int(r) for r in rows)
-
-
-def _function_config(v) -> Any:
+def function_config(v) -> Any:
+    """A function-valued field as the config records it (its name and a fingerprint of its code
+    and closed-over values); any other value as it is."""
     from dyntheory._config.fingerprint import fingerprint, plain_repr
     return {"function": plain_repr(v), "fingerprint": fingerprint(v)} if callable(v) else v
-
-
-class DataEdit(Action):
-    """An edit of a finite task's training set, from the step it fires on, for that member only.
-
-    ``examples`` chooses rows of the training set (``task.eval_sets(state, tp)["train"]``, the
-    set ``dt.tasks.finite_minibatch`` draws batches from): a list of row indices, or a function
-    ``fn(train, task_state) -> boolean mask of shape (n_train,)`` called with each data stream's
-    training set and task state as numpy arrays (to choose, say, the examples whose labels the
-    task flipped). The member's batches keep their rows; the edit changes what it trains on.
-    Recorded metrics still measure the task's own sets.
-    """
-
-    def config(self) -> dict[str, Any]:
-        return {"action": type(self).__name__,
-                **{f.name: _function_config(getattr(self, f.name)) for f in dataclasses.fields(self)}}
-
-
-@dataclasses.dataclass(frozen=True)
-class RemoveExamples(DataEdit):
-    """From now on the member trains without the chosen examples: a batch's loss is the mean over
-    its remaining rows (a batch with none left makes no update)."""
-
-    examples: Any
-
-    def __post_init__(self):
-        object.__setattr__(self, "examples", _examples("RemoveExamples.examples", self.examples))
-
-
-@dataclasses.dataclass(frozen=True)
-class RelabelExamples(DataEdit):
-    """From now on the member trains on ``labels`` for the chosen examples: one label for all of
-    them, a sequence with one label (a class, or a target row) per chosen index, or a function
-    ``fn(train, task_state) -> labels for every row`` (only the chosen rows are used)."""
-
-    examples: Any
-    labels: Any
-
-    def __post_init__(self):
-        object.__setattr__(self, "examples", _examples("RelabelExamples.examples", self.examples))
-        labels = self.labels
-        if not callable(labels):
-            try:
-                arr = None if isinstance(labels, str) else np.asarray(labels, dtype=float)
-            except (TypeError, ValueError):
-                arr = None
-            if arr is None or not np.all(np.isfinite(arr)):
-                raise ValueError(f"RelabelExamples.labels must be finite numbers or a function, got {labels!r}")
-            labels = _frozen(arr)
-        object.__setattr__(self, "labels", labels)
-
-
-def _frozen(a: np.ndarray):
-    return a.item() if a.ndim == 0 else tuple(_frozen(r) for r in a)
 
 
 class Trigger:
@@ -393,9 +324,3 @@ def filters(items: tuple) -> tuple:
             out.append(("penalty", a.fn, a.weight))
     return tuple(out)
 
-
-def data_edits(items: tuple) -> bool:
-    """Whether the sweep's interventions edit training sets (``RemoveExamples``,
-    ``RelabelExamples``): then every member carries its own edits (static, so a sweep without
-    them compiles exactly as before)."""
-    return any(isinstance(it.action, DataEdit) for it in items)

@@ -10,9 +10,10 @@ the intervention, before the wave trains.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 
-from dyntheory._config import interventions as iv
+from dyntheory._config import data_edit_actions as iv
 from dyntheory.tasks import Batch
 
 
@@ -35,7 +36,6 @@ def chosen_rows(where: str, action, task, train: Batch, state) -> tuple[np.ndarr
 
 
 def _stream(tree, k: int):
-    import jax
     return jax.tree.map(lambda a: np.asarray(a)[k], tree)
 
 

@@ -17,6 +17,7 @@ import dataclasses
 import jax
 import numpy as np
 
+from dyntheory._config import data_edit_actions as edits
 from dyntheory._config import interventions as iv
 from dyntheory._config.optim import ClipState, GrokfastState, PenaltyState
 from dyntheory._engine.data_edits import chosen_rows
@@ -127,7 +128,7 @@ class Interventions:
                              "set that dt.tasks.finite_minibatch takes, so its examples cannot be removed or "
                              "relabelled per member (draw batches with finite_minibatch(state['train'], ...))")
         for i, it in enumerate(self.items):
-            if isinstance(it.action, iv.DataEdit):
+            if isinstance(it.action, edits.DataEdit):
                 self.edits[i] = chosen_rows(f"Sweep.interventions[{i}]", it.action, task, train, state)
 
     def __bool__(self) -> bool:
@@ -223,11 +224,11 @@ class Interventions:
             m = m._replace(opt_state=_switch_on(m.opt_state, PenaltyState, self._penalty_index(a), fire))
         elif isinstance(a, iv.ClipUpdates):
             m = m._replace(opt_state=_switch_on(m.opt_state, ClipState, 0, fire))
-        elif isinstance(a, iv.DataEdit):
+        elif isinstance(a, edits.DataEdit):
             rows, labels = self.edits[i]
             sel = fire[:, :, None] & rows[:, None, :]  # (g, m, n)
             d = m.data
-            if isinstance(a, iv.RemoveExamples):
+            if isinstance(a, edits.RemoveExamples):
                 d = d._replace(keep=np.asarray(d.keep) & ~sel)
             else:
                 wide = sel.reshape(sel.shape + (1,) * (np.ndim(d.label) - 3))

@@ -15,7 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dyntheory._config.hparams import HPARAMS, HParams
-from dyntheory._config.interventions import data_edits, filters
+from dyntheory._config.data_edit_actions import data_edits
+from dyntheory._config.interventions import filters
 from dyntheory._config.optim import OptSpec
 from dyntheory._config.random import as_key, key_record
 from dyntheory._config.sweep import Sweep
