@@ -18,8 +18,8 @@ ratios hold even on a shared, noisy machine (note the load average printed with 
   ``x @ w`` (faster for it than the engine's form of small layers);
 - ``py-loop``: a Python loop over members of a jitted single-member step (measured on a few
   members and steps; its per-member cost does not depend on the population);
-- PyTorch (W1, only where torch is installed; never a dependency): a per-model loop and
-  ``torch.func`` ensembling (``dyntheory.bench.torch_loops``);
+- PyTorch (W1 and W4, only where torch is installed; never a dependency): a per-model loop and
+  ``torch.func`` ensembling (``dyntheory.bench.torch_loops``, ``torch_w4``);
 - FLOPs are the matmul FLOPs a step needs (forward, weight gradients and the input gradients of
   the layers above the first); ``% limit`` is achieved over the binding roofline: the measured
   matmul peak, or state traffic times the measured bandwidth when that is lower (it is for none);
@@ -310,16 +310,7 @@ def w4_report(quick: bool, seconds: float, peak_gflops: float, peak_gbs: float, 
     text = "not timed" if vs_text is None else f"{vs_text:.1f}x (target >= 3x: {'ok' if vs_text >= 3 else 'MISSED'})"
     flat_text = ("one size from 1,000 up: not measured" if flat is None else
                  f"{100 * flat:.0f}% (target <= 25%: {'ok' if flat <= 0.25 else 'MISSED'})")
-    rate = results.get(("W4", 1_000), {}).get("rate")
-    if _bench_torch.available() and rate is not None:
-        import torch
-        loop = _bench_torch_w4.loop_rate(steps=5 if quick else 20)[0]
-        func = _bench_torch_w4.func_rate(1_000, steps=1 if quick else 3)[0]
-        print(f"PyTorch {torch.__version__} (optional), W4: per-model loop {loop:,.1f} model-steps/s; torch.func "
-              f"ensembling at 1,000 members {func:,.1f}; the engine at 1,000 members is {rate / loop:,.0f}x the loop "
-              f"and {rate / func:.1f}x torch.func", flush=True)
-    else:
-        print("PyTorch not installed: no W4 torch rows (pip install torch to add them)")
+    print(_bench_torch_w4.w4_line(results.get(("W4", 1_000), {}).get("rate"), quick), flush=True)
     print(f"W4 targets: engine/textbook at 1,000 members {text}; per-member cost from 1,000 members "
           f"up varies by {flat_text}", flush=True)
 
@@ -388,16 +379,8 @@ def main(argv=None) -> int:
           f"{_targets.configuration()} ({'the default, one a usable core' if args.cpu_devices is None else '--cpu-devices'}"
           f", {here_cores:.2f} cores busy) against {one:,.0f} on one CPU device ({one_cores:.2f} cores busy): "
           f"{here / one:.2f}x; per busy core {here / here_cores / (one / one_cores):.2f}x", flush=True)
-    torch_loop = None
-    if _bench_torch.available():
-        import torch
-        torch_loop = _bench_torch.loop_rate(steps=10 if args.quick else 50)[0]
-        func = _bench_torch.func_rate(n_big)[0]
-        print(f"PyTorch {torch.__version__} (optional), W1: per-model loop {torch_loop:,.0f} model-steps/s; "
-              f"torch.func ensembling at {n_big:,} members {func:,.0f} model-steps/s; the engine at "
-              f"{n_big:,} members is {here / torch_loop:,.0f}x the loop and {here / func:.1f}x torch.func")
-    else:
-        print("PyTorch not installed: no torch reference rows (pip install torch to add them)")
+    line, torch_loop = _bench_torch.w1_line(here, n_big, args.quick)
+    print(line, flush=True)
     line, top = _targets.ceiling_line(w1, peak_gflops, tanh_gps, here, n_big, torch_loop)
     print(line)
     if w1.name == "W1" and jax.default_backend() == "cpu":

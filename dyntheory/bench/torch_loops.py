@@ -33,26 +33,40 @@ def _batch(torch, teacher, *lead):
     return x, x @ teacher + 0.1 * torch.randn(*lead, 64, 1)
 
 
+def timed_loop(make, step_loss, members: int, steps: int) -> tuple[float, float]:
+    """Model-steps per second of training ``members`` models one after another for ``steps``
+    steps each (best of two passes), and the last loss. ``make()`` gives a fresh (model,
+    optimizer); ``step_loss(model)`` samples a batch and returns its loss."""
+    best = float("inf")
+    for _ in range(2):
+        t0 = time.perf_counter()
+        for _ in range(members):
+            model, opt = make()
+            for _ in range(steps):
+                loss = step_loss(model)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        best = min(best, time.perf_counter() - t0)
+    return members * steps / best, loss.item()
+
+
 def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
     """Model-steps per second of the per-model loop (best of two passes over ``members``), and
     the last member's final batch loss (a check that it trains)."""
     import torch
     torch.manual_seed(0)
     teacher = torch.randn(16, 1) / 4.0
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        for _ in range(members):
-            model = _model(torch)
-            opt = torch.optim.SGD(model.parameters(), lr=lr)
-            for _ in range(steps):
-                x, y = _batch(torch, teacher)
-                loss = 0.5 * ((model(x) - y) ** 2).sum(-1).mean()
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        best = min(best, time.perf_counter() - t0)
-    return members * steps / best, loss.item()
+
+    def make():
+        model = _model(torch)
+        return model, torch.optim.SGD(model.parameters(), lr=lr)
+
+    def step_loss(model):
+        x, y = _batch(torch, teacher)
+        return 0.5 * ((model(x) - y) ** 2).sum(-1).mean()
+
+    return timed_loop(make, step_loss, members, steps)
 
 
 def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> tuple[float, float]:
@@ -87,3 +101,16 @@ def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> tuple[float, fl
             last = run()
             best = min(best, time.perf_counter() - t0)
     return members * steps / best, float(last)
+
+
+def w1_line(here: float, n: int, quick: bool) -> tuple[str, float | None]:
+    """The bench's PyTorch line for W1 against the engine's ``here`` model-steps/s at ``n``
+    members, and the per-model loop's rate (None where torch is not installed)."""
+    if not available():
+        return "PyTorch not installed: no torch reference rows (pip install torch to add them)", None
+    import torch
+    loop = loop_rate(steps=10 if quick else 50)[0]
+    func = func_rate(n)[0]
+    return (f"PyTorch {torch.__version__} (optional), W1: per-model loop {loop:,.0f} model-steps/s; torch.func "
+            f"ensembling at {n:,} members {func:,.0f} model-steps/s; the engine at {n:,} members is "
+            f"{here / loop:,.0f}x the loop and {here / func:.1f}x torch.func"), loop

@@ -19,6 +19,7 @@ import math
 import time
 
 from dyntheory.bench._workloads import W4_BATCH
+from dyntheory.bench.torch_loops import available, timed_loop
 
 VOCAB, PREFIX, D, HEADS, LAYERS = 16, 16, 32, 4, 2
 
@@ -71,20 +72,16 @@ def loop_rate(members: int = 2, steps: int = 20, lr: float = 1e-3) -> tuple[floa
     """Model-steps per second of the per-model loop (best of two passes), and the last loss."""
     import torch
     torch.manual_seed(0)
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        for _ in range(members):
-            model = _model(torch)
-            opt = torch.optim.Adam(model.parameters(), lr=lr)
-            for _ in range(steps):
-                x, y = _batch(torch)
-                loss = _loss(torch, model(x), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-        best = min(best, time.perf_counter() - t0)
-    return members * steps / best, loss.item()
+
+    def make():
+        model = _model(torch)
+        return model, torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step_loss(model):
+        x, y = _batch(torch)
+        return _loss(torch, model(x), y)
+
+    return timed_loop(make, step_loss, members, steps)
 
 
 def func_rate(members: int, steps: int = 3, lr: float = 1e-3) -> tuple[float, float]:
@@ -125,3 +122,15 @@ def func_rate(members: int, steps: int = 3, lr: float = 1e-3) -> tuple[float, fl
             last = run()
             best = min(best, time.perf_counter() - t0)
     return members * steps / best, float(last)
+
+
+def w4_line(rate: float | None, quick: bool) -> str:
+    """The bench's PyTorch line for W4 against the engine's ``rate`` at 1,000 members."""
+    if not available() or rate is None:
+        return "PyTorch not installed: no W4 torch rows (pip install torch to add them)"
+    import torch
+    loop = loop_rate(steps=5 if quick else 20)[0]
+    func = func_rate(1_000, steps=1 if quick else 3)[0]
+    return (f"PyTorch {torch.__version__} (optional), W4: per-model loop {loop:,.1f} model-steps/s; torch.func "
+            f"ensembling at 1,000 members {func:,.1f}; the engine at 1,000 members is {rate / loop:,.0f}x the loop "
+            f"and {rate / func:.1f}x torch.func")
