@@ -114,9 +114,8 @@ class Interventions:
     def prepare(self, task, fns, gs_parts, parts, ids) -> None:
         """Choose the rows each data edit names, per data stream of the wave (before training):
         ValueError naming the intervention if they are out of range or malformed, or if the task's
-        batches are not the rows ``dt.tasks.finite_minibatch`` takes."""
-        if "train_set" not in fns:
-            return
+        batches are not the rows ``dt.tasks.finite_minibatch`` takes. Only for a sweep that edits
+        training sets (its population functions then include ``train_set``)."""
         if parts.axis == 0:  # parts hold different groups: the wave's, in order
             lo, hi = parts.span(ids)
             outs = [fns["train_set"](g) for g in gs_parts]

@@ -136,7 +136,8 @@ def _run_wave(sweep, st: Store, gid, coords, layout, fns, parts: Parts, w: int, 
     # hold: a killed run with interventions restarts its wave from the start (same numbers).
     resumable = st.path is not None and not sweep.interventions
     ivs = Interventions(sweep, layout, coords, region)
-    ivs.prepare(next(task for c, task, _ in sweep.static_groups() if c == coords), fns, gs, parts, ids)
+    if "train_set" in fns:  # the sweep edits training sets: choose each edit's rows for this wave
+        ivs.prepare(next(task for c, task, _ in sweep.static_groups() if c == coords), fns, gs, parts, ids)
     segments = [s for s in sweep.segment_steps if s >= start]
     for s in segments:
         if s < t or (s == t and prog is not None):
