@@ -55,6 +55,7 @@ import numpy as np
 
 import dyntheory as dt
 from dyntheory._config.optim import OptSpec
+from dyntheory.bench import by_hand as _by_hand
 from dyntheory.bench import kernels as _kernels
 from dyntheory.bench import targets as _targets
 from dyntheory.bench import torch_loops as _bench_torch
@@ -385,6 +386,7 @@ def main(argv=None) -> int:
     print(line)
     if w1.name == "W1" and jax.default_backend() == "cpu":
         print(_kernels.kernels_line(Engine(w1, n_big), top), flush=True)
+        print(_by_hand.hand_line(Engine(w1, n_big), top), flush=True)
     print(_targets.targets_line(n_big, here, one, top, torch_loop, results[("W1", n_big)].get("vs_text")))
     if flat:
         print(", ".join(f"{k} per-member cost flat within {100 * v:.0f}%" for k, v in flat.items())

@@ -16,7 +16,7 @@ def test_quick_benchmark_prints_its_table(capsys):
     # the default configuration beside one device (a fresh process), then the targets
     assert "W1 at 1,000 members, timed alternately" in out and "on one CPU device" in out
     assert "targets, W1 at 1,000 members in this configuration" in out and "of the W1 ceiling" in out
-    assert "W1's kernels alone" in out
+    assert "W1's kernels alone" in out and "W1 written by hand" in out
 
 
 @pytest.mark.slow
@@ -175,3 +175,49 @@ def test_w1_kernels_alone_are_the_engine_chunks_first_layer():
     alone, whole, shape = kernels.kernel_rate(eng, rounds=1)
     assert alone > 0 and whole > 0 and shape == (chunk, batch, width)
     assert "of the ceiling" in kernels.kernels_line(eng, top=10 * alone)
+
+
+@pytest.mark.slow  # compiles W1's engine and the hand-written step: about 10 s quiet
+def test_w1_by_hand_times_the_engine_chunks():
+    from dyntheory.bench import by_hand
+    from dyntheory.bench._workloads import Engine, workloads
+
+    eng = Engine(workloads()["W1"], 200)
+    rate, whole, chunk = by_hand.hand_rate(eng, rounds=1)
+    assert rate > 0 and whole > 0 and 20 % chunk == 0
+    assert "of the ceiling" in by_hand.hand_line(eng, top=10 * rate)
+
+
+def test_w1_by_hand_is_the_engine_members_sgd_step():
+    # The hand-written bound computes W1's own step: each member's guarded SGD update of the MLP.
+    import jax
+    import jax.numpy as jnp
+
+    import dyntheory as dt
+    from dyntheory.bench.by_hand import hand_step
+
+    s, m, h, d, b = 2, 3, 4, 5, 6
+    ks = jax.random.split(jax.random.key(1), 5)
+    w1, w2 = jax.random.normal(ks[0], (s, m, d, h)), jax.random.normal(ks[1], (s, m, h))
+    b1, b2 = 0.1 * jax.random.normal(ks[2], (s, m, h)), 0.1 * jax.random.normal(ks[3], (s, m))
+    x = jax.random.normal(ks[4], (s, b, d))
+    y = x[..., :1] ** 2
+    lr = jnp.array([[0.1, 0.2, 1e30], [0.3, 0.01, 0.05]])  # member (0, 2): its update overflows
+    model = dt.models.MLP(widths=(h,), activation="tanh")
+
+    def member(w1, b1, w2, b2, x, y, lr):
+        p = {"layers": [{"w": w1, "b": b1}, {"w": w2[:, None], "b": b2[None]}]}
+        loss, g = jax.value_and_grad(lambda p: 0.5 * jnp.mean((model.apply(p, x) - y) ** 2))(p)
+        return loss, jax.tree.map(lambda a, da: a - lr * da, p, g)
+
+    loss, want = jax.vmap(jax.vmap(member, (0, 0, 0, 0, None, None, 0)))(w1, b1, w2, b2, x, y, lr)
+    cat = lambda a: a.reshape(a.shape[:-2] + (-1,))  # noqa: E731  (..., M, H) -> (..., M*H)
+    got, got_loss = hand_step((cat(jnp.moveaxis(w1, 1, 2)), cat(b1), cat(w2), b2), x, y, lr)
+    got = (jnp.moveaxis(got[0].reshape(s, d, m, h), 2, 1), got[1].reshape(s, m, h), got[2].reshape(s, m, h), got[3])
+    layers = want["layers"]
+    new = (layers[0]["w"], layers[0]["b"], layers[1]["w"][..., 0], layers[1]["b"][..., 0])
+    ok = lr < 1e29
+    np.testing.assert_allclose(got_loss, loss, rtol=1e-5)
+    for g, n, old in zip(got, new, (w1, b1, w2, b2)):
+        expect = np.where(ok.reshape(ok.shape + (1,) * (old.ndim - 2)), n, old)
+        np.testing.assert_allclose(g, expect, rtol=1e-5, atol=1e-6)
