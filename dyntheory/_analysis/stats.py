@@ -178,6 +178,22 @@ def bootstrap_ci(samples: Any, *, axis: int, stat: Callable[..., Any] = np.mean,
     return shape(estimate), shape(lo), shape(hi)
 
 
+def _cluster_ci(flat: np.ndarray, clusters: int, stat: Callable[..., Any], n_boot: int, level: float,
+                seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``bootstrap_ci`` of ``flat (coords, points x clusters)`` (NaN omitted) resampling whole
+    clusters: the last ``clusters`` positions of the point axis vary fastest."""
+    fn = _NAN_VERSIONS.get(stat, stat)
+    grid = flat.reshape(flat.shape[0], -1, clusters)                       # (coords, points, clusters)
+    idx = np.random.default_rng(seed).integers(0, clusters, size=(int(n_boot), clusters))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN coordinates give NaN, by design
+        estimate = fn(flat, axis=-1)
+        boot = np.stack([fn(grid[:, :, i].reshape(grid.shape[0], -1), axis=-1) for i in idx], axis=-1)
+    alpha = 1.0 - level
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=-1, method="inverted_cdf")
+    return estimate, lo, hi
+
+
 def _coord_label(da: xr.DataArray, flat_index: int) -> str:
     pos = np.unravel_index(flat_index, da.shape)
     return ", ".join(f"{d}={da[d].values[i].item() if d in da.coords else i}"
@@ -189,7 +205,7 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
                 tol: float | None = None, side: Literal["both", "above", "below"] = "both",
                 statistic: Literal["mean", "median"] = "mean", relative: bool | None = None,
                 where: xr.DataArray | None = None, level: float = 0.95, name: str,
-                n_boot: int = 2000, seed: int = 0, min_members: int = 2) -> Verdict:
+                n_boot: int = 2000, seed: int = 0, min_members: int = 2, cluster: str | None = None) -> Verdict:
     """Check that a member statistic of ``sim`` matches ``theory`` within ``±tol``, or clears it.
 
     Two-sided (``side="both"``, the default): at each coordinate (every dim of ``sim`` but
@@ -224,6 +240,11 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
         n_boot: bootstrap resamples.
         seed: bootstrap seed.
         min_members: fewest usable members a coordinate needs to be judged.
+        cluster: with ``over`` a tuple, the one of its dims whose points are resampled whole:
+            each bootstrap draws ``cluster`` values (seeds, say) with replacement and takes every
+            point of each, at all the other pooled coordinates. Points that share a seed share its
+            data and initialisation across the other dims and their values correlate; resampled
+            one by one they would count as independent members and narrow the interval.
 
     Returns:
         A :class:`Verdict`; ``per_coord`` holds the per-coordinate estimate, interval, count and
@@ -244,7 +265,12 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
         raise ValueError(f"equivalence {name!r}: over={over!r} is not a dimension of sim {sim.dims}")
     if isinstance(theory, xr.DataArray) and set(pooled) & set(theory.dims):
         raise ValueError(f"equivalence {name!r}: theory must not have the member dim over={over!r}")
-    if not isinstance(over, str):  # pool the points of several dims into one member axis
+    if cluster is not None and (isinstance(over, str) or cluster not in pooled):
+        raise ValueError(f"equivalence {name!r}: cluster={cluster!r} must be one of the pooled dims of a "
+                         f"tuple over, got over={over!r}")
+    clusters = sim.sizes[cluster] if cluster is not None else None
+    if not isinstance(over, str):  # pool the points of several dims into one member axis (cluster last)
+        pooled = tuple(d for d in pooled if d != cluster) + ((cluster,) if cluster else ())
         sim = sim.stack(_member=pooled).drop_vars(["_member", *pooled], errors="ignore")
         over = "_member"
     check_side(f"equivalence {name!r}", side)
@@ -285,9 +311,10 @@ def equivalence(sim: xr.DataArray, theory: xr.DataArray | float, *,
     judged = judged.transpose(*counts.dims).values
     flat = effect.values.reshape(-1, effect.sizes[over])[judged.ravel()]
     est, lo, hi = (np.full(n.shape, np.nan) for _ in range(3))
-    for full, part in zip((est, lo, hi), bootstrap_ci(
-            flat, axis=-1, stat=_STATISTICS[statistic], n_boot=n_boot, level=level, seed=seed,
-            nan_policy="omit")):
+    ci = (bootstrap_ci(flat, axis=-1, stat=_STATISTICS[statistic], n_boot=n_boot, level=level, seed=seed,
+                       nan_policy="omit") if clusters is None else
+          _cluster_ci(flat, clusters, _STATISTICS[statistic], n_boot, level, seed))
+    for full, part in zip((est, lo, hi), ci):
         full[judged] = part
     bound = th_b.transpose(*counts.dims).values
     ok = (n >= min_members) & holds(lo, hi, side, tol if side == "both" else bound)

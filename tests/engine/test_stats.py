@@ -287,3 +287,36 @@ def test_equivalence_judges_only_where_and_matches_the_flattened_selection():
         equivalence(sim, th, tol=0.05, where=sim > 0, name="w")
     with pytest.raises(ValueError, match=r"theory is 0 .* at lr=0.1, step=9"):
         equivalence(sim, th, tol=0.05, name="w")
+
+
+def test_equivalence_resamples_correlated_points_as_whole_seeds():
+    # 6 weight decays x 8 seeds, where a seed's points share one draw (correlation ~0.95 across
+    # weight decays): pooled one by one, 48 "members" make the 95% interval hold the true mean far
+    # less often than 95%; resampled as 8 seeds it holds it at about the nominal rate.
+    import xarray as xr
+
+    import dyntheory as dt
+
+    rng = np.random.default_rng(0)
+    held = {"points": 0, "seeds": 0}
+    trials = 200
+    for t in range(trials):
+        vals = rng.normal(size=(1, 8)) + 0.2 * rng.normal(size=(6, 8))  # true mean 0
+        sim = xr.DataArray(vals + 1.0, dims=("weight_decay", "seed"))
+        for how, cluster in (("points", None), ("seeds", "seed")):
+            v = dt.equivalence(sim, 1.0, over=("weight_decay", "seed"), tol=10.0, relative=False, n_boot=400,
+                               seed=t, name="x", cluster=cluster)
+            held[how] += v.interval[0] <= 0.0 <= v.interval[1]
+    assert held["points"] / trials < 0.65, held  # measured 0.50
+    assert 0.85 <= held["seeds"] / trials <= 0.99, held  # measured 0.905 (percentile bootstrap, 8 seeds)
+    # a cluster must be one of the pooled dims, and over must pool
+    sim = xr.DataArray(np.ones((2, 3)), dims=("weight_decay", "seed"))
+    with pytest.raises(ValueError, match="cluster='lr'"):
+        dt.equivalence(sim, 1.0, over=("weight_decay", "seed"), tol=0.1, name="x", cluster="lr")
+    with pytest.raises(ValueError, match="cluster='seed'"):
+        dt.equivalence(sim, 1.0, over="seed", tol=0.1, name="x", cluster="seed")
+    # one point per seed: the same interval as resampling members
+    one = xr.DataArray(np.arange(8.0)[None] + 1, dims=("weight_decay", "seed"))
+    a = dt.equivalence(one, 4.0, over=("weight_decay", "seed"), tol=0.5, name="x", n_boot=4000)
+    b = dt.equivalence(one, 4.0, over=("weight_decay", "seed"), tol=0.5, name="x", n_boot=4000, cluster="seed")
+    assert a.effect == b.effect and np.allclose(a.interval, b.interval, atol=0.04), (a, b)
