@@ -70,6 +70,9 @@ def report(ds) -> None:
     print(f"exact levels (95% bands): {levels}")
     print(f"plateau loss per seed {np.round(ds.plateau_loss.values.astype(float), 4).tolist()}; final loss "
           f"per seed {np.round(ds.final_loss.values.astype(float), 4).tolist()}")
+    print(f"on each seed's own test set (the verdicts' levels): unigram "
+          f"{np.round(ds.unigram_here.values.astype(float), 4).tolist()}, bigram "
+          f"{np.round(ds.bigram_here.values.astype(float), 4).tolist()}")
 
 
 def main(argv=None) -> int:

@@ -59,3 +59,28 @@ def test_bigram_is_bayes_optimal_against_other_smoothings():
         c = big[rows, x]
         loss = -np.sum(P[rows, x] * np.log((c + a) / (c.sum(-1, keepdims=True) + k * a)), -1).mean()
         assert loss > base, (a, loss, base)
+
+
+def test_realized_losses_average_to_the_exact_levels():
+    # Scored on sampled chains' realized next states, the strategies' losses average to the exact
+    # expectations (which integrate the next state out); and they are the add-alpha predictors.
+    import jax
+
+    import dyntheory as dt
+    from theory.markov_icl import realized_losses
+
+    task = dt.tasks.InContextMarkov(states=3, length=16)
+    batch = task.sample(None, jax.random.key(3), 20000, {})
+    got = realized_losses(batch.x, batch.y, 3)
+    exact = strategy_losses(3, 16, samples=20000)
+    for name in ("unigram", "bigram"):
+        mean, se = exact[name]
+        assert abs(float(got[name]) - mean) < 0.01 * mean, (name, float(got[name]), mean, se)
+    assert float(got["uniform"]) == pytest.approx(math.log(3))
+    # by hand: x = 0 1 0 1, y = 1 0 1 0, k = 2, alpha = 1
+    x, y = np.array([[0, 1, 0, 1]]), np.array([[1, 0, 1, 0]])
+    q_big = [1 / 2, 1 / 2, 2 / 3, 2 / 3]  # position 2: 0 -> 1 seen once; position 3: 1 -> 0 seen once
+    q_uni = [1 / 3, 2 / 4, 2 / 5, 3 / 6]  # add-one counts of x_0..x_t for the state that came
+    out = realized_losses(x, y, 2)
+    assert float(out["bigram"]) == pytest.approx(-np.mean(np.log(q_big)), rel=1e-6)
+    assert float(out["unigram"]) == pytest.approx(-np.mean(np.log(q_uni)), rel=1e-6)
