@@ -21,6 +21,13 @@ Parametrizations (``s`` the member's traced ``init_scale``; ``fan_in`` of each m
   fan_in^2)`` (untied) or multiplied by ``base / d_model`` (tied), and the per-layer learning-rate
   multipliers of ``dyntheory.models._base.mup_lr_scale``.
 
+Depth (``residual``, as ``ResMLP``'s: CompleteP, Dey et al. 2025, arXiv 2505.01618, Table 1;
+depth-muP, Yang et al. 2023, arXiv 2310.02244): every residual branch, attention and MLP, is
+multiplied by ``(base_depth / layers)^alpha`` (``alpha`` 1/2 for ``"1/sqrt(L)"``, 1 for
+``"1/L"``), and the block matrices' learning rates by ``(layers / base_depth)^(2 alpha - 1)``
+(SGD) or ``^(alpha - 1)`` (Adam), on top of ``mup``'s width multipliers; embeddings, positions,
+LayerNorm gains and the readout keep theirs. ``"none"`` (the default) is the model as before.
+
 ``layers``, ``heads``, ``d_model`` and every other field are static: swept in ``Sweep.axes``
 each value is a compiled group.
 """
@@ -35,6 +42,7 @@ import jax.numpy as jnp
 
 from dyntheory._config.checks import flag_field, integer, positive_int
 from dyntheory.models._base import check_parametrization, dense_apply, dense_init, mup_lr_scale
+from dyntheory.models._resmlp import RESIDUALS, depth_factors
 from dyntheory.tasks import Spec
 
 POSITIONS = ("learned", "sinusoidal", "none")
@@ -78,6 +86,8 @@ class Transformer:
         readout: ``all`` (an output per position) or ``last`` (the last position's only).
         parametrization: ``standard`` or ``mup``.
         base_width: the ``d_model`` at which ``mup`` equals ``standard``.
+        residual: ``"none"``, ``"1/sqrt(L)"`` or ``"1/L"``: the residual branches' depth scaling.
+        base_depth: the ``layers`` at which the branch multiplier is 1.
 
     Example:
         >>> model = Transformer(layers=2, heads=4, d_model=32)
@@ -96,6 +106,8 @@ class Transformer:
     readout: str = "all"
     parametrization: str = "standard"
     base_width: int = 32
+    residual: str = "none"
+    base_depth: int = 1
 
     def __post_init__(self):
         positive_int(self, "layers")
@@ -104,6 +116,9 @@ class Transformer:
         positive_int(self, "d_mlp", minimum=0)
         positive_int(self, "max_len", allow_none=True)
         positive_int(self, "base_width")
+        positive_int(self, "base_depth")
+        if self.residual not in RESIDUALS:
+            raise ValueError(f"Transformer.residual must be one of {tuple(RESIDUALS)}, got {self.residual!r}")
         flag_field(self, "layer_norm")
         flag_field(self, "tied")
         if self.d_model % self.heads:
@@ -209,13 +224,15 @@ class Transformer:
         h = self._embed(params, x)
         patterns = []
         ln = _layer_norm if self.layer_norm else (lambda p, z: z)
+        m = depth_factors(self.residual, self.layers, self.base_depth)["branch"]
+        branch = (lambda z: z) if m == 1.0 else (lambda z: m * z)  # noqa: E731  (none: bit-identical)
         for block in params["blocks"]:
             a, pattern = self._attend(block, ln(block.get("ln_attn"), h))
-            h = h + a
+            h = h + branch(a)
             patterns.append(pattern)
             if self.d_mlp:
                 z = jax.nn.gelu(dense_apply(block["mlp_in"], ln(block.get("ln_mlp"), h), "standard"))
-                h = h + dense_apply(block["mlp_out"], z, "standard")
+                h = h + branch(dense_apply(block["mlp_out"], z, "standard"))
         h = ln(params.get("ln_out"), h)
         if self.readout == "last":
             h = h[:, -1]
@@ -247,12 +264,16 @@ class Transformer:
         return self._forward(params, x)[1]
 
     def lr_scales(self, spec: Spec, optimizer: str):
-        if self.parametrization != "mup":
+        sgd_like = optimizer in ("sgd", "momentum")
+        depth = depth_factors(self.residual, self.layers, self.base_depth)["sgd" if sgd_like else "adam"]
+        mup = self.parametrization == "mup"
+        if not mup and depth == 1.0:
             return None
         d, base = self.d_model, self.base_width
         fan_embed = spec.vocab if spec.vocab is not None else spec.d_in
-        emb = mup_lr_scale(fan_embed, d, "input", base, optimizer)
-        hid = mup_lr_scale(d, d, "hidden", base, optimizer)
+        width = (lambda fi, fo, r: mup_lr_scale(fi, fo, r, base, optimizer)) if mup else (lambda *_: 1.0)
+        emb = width(fan_embed, d, "input")
+        hid = width(d, d, "hidden") * depth
         out = {"embed": {"w": emb}, "blocks": []}
         if self.positions == "learned":
             out["pos"] = emb
@@ -271,5 +292,5 @@ class Transformer:
         if self.layer_norm:
             out["ln_out"] = {"g": 1.0, "b": 1.0}
         if not self.tied:
-            out["unembed"] = {"w": mup_lr_scale(d, spec.d_out, "output", base, optimizer)}
+            out["unembed"] = {"w": width(d, spec.d_out, "output")}
         return out
