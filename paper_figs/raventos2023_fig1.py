@@ -7,7 +7,8 @@ fresh tasks with each member's own pool and the ridge error (``theory/icl_regres
 ``M = inf`` is drawn at the right edge; (b) ``phi = (E_model - E_ridge) / (E_dmmse - E_ridge)``
 per member (1: dMMSE, 0: ridge) where the two estimators differ, with the verdicts; (c) with
 two or more ``D``, the threshold ``M*`` (where the seed-mean ``phi`` crosses 1/2) against ``D``
-with its 95% bootstrap interval over seeds (``sim.threshold_ci``), log-log.
+with its 95% bootstrap interval over seeds (``sim.threshold_ci``), log-log, and with three or
+more ``D`` the least-squares line whose slope ``sim.slope_ci`` bootstraps.
 
 Reference: A. Raventós, M. Paul, F. Chen, S. Ganguli (2023), "Pretraining task diversity and the
 emergence of non-Bayesian in-context learning for regression", arXiv:2306.15063.
@@ -89,9 +90,18 @@ def _draw_thresholds(ax, ds, colors) -> None:
         else:
             ax.annotate(f"D={d}: not located", (d, 2.0 ** (log2m[-1] if est > 0 else log2m[0])), color=c,
                         fontsize=8)
-    ax.set(xscale="log", yscale="log", xlabel="dimension D", ylabel="M* (seed-mean phi = 1/2)",
-           title="(c) the threshold against D")
+    title = "(c) the threshold against D"
+    if ds.sizes["d"] >= 3:
+        slope, (lo, hi), share = sim.slope_ci(ds)
+        if np.isfinite(slope):  # the least-squares line through the located M*, and its slope's CI
+            stars = np.array([sim.threshold_ci(ds.sel(d=d))[0] for d in ds.d.values]) * np.log(2)
+            logd = np.log(ds.d.values.astype(float))
+            icpt = np.mean(stars) - slope * np.mean(logd)
+            ax.plot(ds.d.values, np.exp(icpt + slope * logd), "k--", lw=0.8)
+            title += f": slope {slope:.2f} [{lo:.2f}, {hi:.2f}]"
+    ax.set(xscale="log", yscale="log", xlabel="dimension D", ylabel="M* (seed-mean phi = 1/2)", title=title)
     ax.set_xticks(ds.d.values, [str(d) for d in ds.d.values])
+    ax.minorticks_off()
     ax.legend(fontsize=7)
 
 
