@@ -36,9 +36,10 @@ def draw(ds, verdicts, path: str) -> dict:
                              constrained_layout=True, squeeze=False)
     widths = ds.widths.values
     colors = plt.cm.viridis(np.linspace(0.0, 0.9, len(widths)))
-    log2_lr = np.log2(ds.lr.values)
     for ax, (variant, v) in zip(axes[0], shown.items()):
-        loss = ds["held_out"].sel(variant=variant)
+        own = sim.variant_data(ds, variant)  # each variant trains its own lr grid
+        log2_lr = np.log2(own.lr.values)
+        loss = own["held_out"]
         mean = loss.where(np.isfinite(loss)).mean("seed")  # a diverged member leaves a gap
         stars = v.per_coord
         for w, c in zip(widths, colors):
@@ -63,8 +64,10 @@ def draw(ds, verdicts, path: str) -> dict:
 def report(ds, shown) -> None:
     for variant, v in shown.items():
         stars = ", ".join(f"{w}: {float(s):.3g}" for w, s in zip(ds.widths.values, v.per_coord.lr_star.values))
+        pred = (f"; first step predicts {float(ds['first_step_slope'].sel(variant=variant)):+.2f}"
+                if "first_step_slope" in ds else "")
         print(f"{variant}: slope {v.effect:+.3f} [{v.interval[0]:+.3f}, {v.interval[1]:+.3f}] "
-              f"({v.status}); lr* {stars}")
+              f"({v.status}){pred}; lr* {stars}")
 
 
 def main(argv=None) -> str:

@@ -5,29 +5,41 @@ Statement:
     entries of size ``n^-b``, Adam learning rate ``eta n^-c``). Per unit of ``eta``, Adam's
     first step moves the last hidden features by ``u_h(n) = n * n^-(a + c)`` (``n`` aligned
     terms; ``n^-(a + c + 1)`` per entry once an unscaled ``eps`` dominates a hidden gradient of
-    size ``n^-1``), and the output by its readout's own update ``u_f(n) = n * n^-(a_o + c_o)``.
-    The best learning rate is the largest that keeps the fastest-moving of these of order one:
-    ``eta* ~ 1 / max(u_h, u_f)``, so the slope of ``log eta*`` against ``log n`` is
+    size ``n^-1``), and the output by ``u_f(n) = n * n^-(a_o + c_o) + n * n^-(a_o + b_o) u_h``:
+    the readout's own update plus the old readout reading the moved features (aligned, since
+    the features moved along the readout's gradient): the coordinate check's ``|delta f|``.
+    The best learning rate scales as ``eta* ~ 1 / max(u_h, u_f)``: every way the loss at a fixed
+    budget depends on ``eta`` (how far the first steps go, where they become unstable, how much
+    Adam's steps jitter about the fit) goes through the size of the steps, and the fastest-moving
+    quantity sets it. So the slope of ``log eta*`` against ``log n`` is
     ``-lim log(u_h + u_f) / log n`` (sympy ``limit``; the sum has the larger one's exponent;
     :func:`lr_star_slope`):
 
-    - standard (SP) with Adam: -1 (the hidden layers' and readout's ``n eta`` updates);
+    - standard (SP) with Adam: -3/2. The features move by ``n eta`` and the old readout (entries
+      ``n^-1/2``) reads them as ``n^(3/2) eta``; the readout's own update is ``n eta``. An
+      argument that keeps only the features or the readout's own update gives -1, the slope
+      usually quoted; the first step's output update is the larger.
     - muP (Yang et al. 2022, Table 3): 0, the transfer muP exists for;
-    - muP with the readout left as in SP (a mutant): -1 (the readout's own ``n eta`` update);
-    - muP with ``eps`` unscaled (a mutant): 0 from stability (the readout's update is still of
-      order one), but the hidden features now move by ``n^-1 eta``: the mutant stops learning
-      features at large width without moving its stability bound. A loss that needs the features
-      pulls ``eta*`` above that bound's slope, by an amount the argument does not fix; so this
-      mutant is caught by the coordinate check (``|delta h|``), and its ``eta*`` slope is only
-      reported.
+    - muP with the readout left as in SP (a mutant): -1 (the readout's own ``n eta`` update;
+      the features, of order one, are read by the SP readout as ``n^(1/2) eta``);
+    - muP with ``eps`` unscaled (a mutant): 0 (the readout's own update is still of order one),
+      but the hidden features now move by ``n^-1 eta``: the mutant stops learning features at
+      large width without moving the readout's bound. A loss that needs the features pulls
+      ``eta*`` above that bound's slope, by an amount the argument does not fix; so this mutant
+      is caught by the coordinate check (``|delta h|``), and its ``eta*`` slope is only reported.
+
+    At finite width each update is a sum of terms with different exponents and constants, and
+    the measured first-step update (``sims/mup_lr_transfer.py``, ``first_step``) gives the slope
+    at the widths run: it approaches these limits from the side of the width-independent terms.
 
 Regime and assumptions:
     Adam's first steps from a Gaussian init (the update of every entry about its learning rate,
     aligned with the layer's input; Yang et al. 2022, section 5), a fixed input and output
     dimension, widths large enough for sums to concentrate, and a training budget where the
-    best learning rate is set by the largest stable update (a short run, not one that converges
-    at every learning rate). At small widths the SP slope is shallower than -1: the update's
-    width-independent part still competes with its ``n eta`` part (as in the coordinate check).
+    loss still falls with every step up to ``eta*`` (a short run, not one that converges at every
+    learning rate, where ``eta*`` is not identified). At the widths of a CPU sweep (64-2048) the
+    slopes are shallower than the limits: the width-independent terms (the input layer's update,
+    the features read by the readout) still compete with the leading one.
 
 Reference:
     G. Yang et al. (2022), "Tensor Programs V: Tuning large neural networks via zero-shot
@@ -36,8 +48,8 @@ Reference:
     optimizers", arXiv 2407.05872 (Adam's per-layer learning-rate exponents, and the role of eps).
 
 Example:
-    >>> lr_star_slope("sp"), lr_star_slope("mup")
-    (-1.0, 0.0)
+    >>> lr_star_slope("sp"), lr_star_slope("mup"), lr_star_slope("mutant_readout")
+    (-1.5, 0.0, -1.0)
 """
 
 from __future__ import annotations
@@ -46,7 +58,7 @@ import functools
 
 import sympy as sp
 
-from theory.mup_coord_check import EXPONENTS, n
+from theory.mup_coord_check import n, update_sizes
 
 __all__ = ["CITATION", "lr_star_slope", "update_per_lr"]
 
@@ -56,18 +68,16 @@ CITATION = ("Yang, Hu, Babuschkin, Sidor, Liu, Farhi, Ryder, Pachocki, Chen, Gao
 
 
 def update_per_lr(variant: str) -> dict[str, sp.Expr]:
-    """``u_h``: the hidden features' first Adam update per unit lr; ``u_f``: the readout's own
-    update of the output per unit lr; both powers of ``n``.
+    """``u_h``: the hidden features' first Adam update per unit lr; ``u_f``: the output's (the
+    readout's own update plus the old readout reading the moved features); both powers of ``n``
+    (``theory.mup_coord_check.update_sizes``).
 
     Example:
         >>> update_per_lr("mutant_readout")
-        {'u_h': 1, 'u_f': n}
+        {'u_h': 1, 'u_f': sqrt(n) + n}
     """
-    e = EXPONENTS[variant]
-    a, _, c = e["hidden"]
-    ao, _, co = e["readout"]
-    entry = n ** -(a + c) * (n ** -1 if e["eps_bound"] else 1)
-    return {"u_h": sp.simplify(n * entry), "u_f": sp.simplify(n * n ** -(ao + co))}
+    sizes = update_sizes(variant)
+    return {"u_h": sizes["dh"], "u_f": sizes["df"]}
 
 
 def _exponent(expr: sp.Expr) -> float:
