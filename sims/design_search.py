@@ -67,9 +67,14 @@ class Config(dt.SimConfig):
 # default test's run time); the lr-transfer sim's own small size moved to a linear teacher.
 _SMALL_TASK = transfer.Config(widths=(32, 64, 128, 256), lrs=tuple(2e-3 * 2.0 ** k for k in range(8)), d_in=32,
                               teacher="mlp", teacher_width=256, batch_size=32, steps=50, tail=4, seeds=4)
+# The paper search keeps the linear-teacher task its paper findings were measured on (d_in 32, 120
+# steps, lrs 2^-11..2^-3; base width = the search width); the lr-transfer sim's own paper size moved
+# to a harder task (d_in 256, base width 8) on which muP's lr* is identified up to width 2048.
+_PAPER_TASK = transfer.Config(widths=(64, 128, 256, 512, 1024, 2048), lrs=tuple(2.0 ** k for k in range(-11, -2)),
+                              d_in=32, teacher_width=1, batch_size=16, steps=120, tail=5, seeds=8)
 SIZES = {
     "small": Config(transfer=_SMALL_TASK, small=32, large=256, seeds=4, fresh_seeds=8),
-    "paper": Config(transfer=transfer.SIZES["paper"], small=64, large=2048, seeds=8, fresh_seeds=16),
+    "paper": Config(transfer=_PAPER_TASK, small=64, large=2048, seeds=8, fresh_seeds=16),
 }
 
 
