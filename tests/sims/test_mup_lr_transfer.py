@@ -11,6 +11,7 @@ def _slope(u, part):
     return float(np.polyfit(np.log(u.widths.values.astype(float)), np.log(u.sel(part=part).values), 1)[0])
 
 
+@pytest.mark.slow  # about 15 s (compiles four widths): kept out of the 10-minute default run
 def test_readout_mutants_first_step_is_shallower_than_its_limit():
     """Why the readout mutant's lr* falls slower than 1/width at CPU widths (one Adam step)."""
     u = sim.first_step(sim.SIZES["small"], "mutant_readout", seeds=8)
