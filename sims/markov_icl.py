@@ -52,16 +52,15 @@ __all__ = ["KNOWN", "PAPER", "SIZES", "SMALL", "STRATEGIES", "Config", "TestSetL
 STRATEGIES = ("uniform", "unigram", "bigram")
 
 
+@dataclasses.dataclass(frozen=True)
 class TestSetLevels:
     """A metric: each strategy's loss on the member's own test set (``theory.realized_losses``),
     so the model's test loss can be compared with the bigram level paired, set by set."""
 
-    name = "level_here"
-    dims = ("strategy",)
-    coords = (("strategy", STRATEGIES),)
-
-    def __init__(self, states: int):
-        self.states = states
+    states: int
+    name: str = "level_here"
+    dims: tuple[str, ...] = ("strategy",)
+    coords: tuple = (("strategy", STRATEGIES),)
 
     def init(self, params, key):
         return ()
