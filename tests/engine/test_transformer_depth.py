@@ -78,8 +78,8 @@ def test_one_over_l_keeps_the_first_update_of_the_output_flat_in_depth():
     # Adam's first step moves every block matrix by lr entrywise. Unscaled, L such updates (and a
     # residual stream that itself grows with depth, no LayerNorm here) move the output ever further;
     # with branches scaled 1/L it moves O(1) at every depth (CompleteP's premise).
-    moved = {r: [_first_adam_step_moves_output(L, r) for L in (2, 16)] for r in ("none", "1/L", "1/sqrt(L)")}
+    moved = {r: [_first_adam_step_moves_output(L, r) for L in (2, 8)] for r in ("none", "1/L", "1/sqrt(L)")}
     growth = {r: m[1] / m[0] for r, m in moved.items()}
-    assert growth["none"] > 10.0, moved  # measured 1,459x from 2 to 16 layers
-    assert 0.5 < growth["1/L"] < 1.6, moved  # measured 0.74x
-    assert 0.5 < growth["1/sqrt(L)"] < 2.0, moved  # measured 1.27x
+    assert growth["none"] > 10.0, moved  # measured 36x from 2 to 8 layers (1,459x to 16)
+    assert 0.5 < growth["1/L"] < 1.6, moved  # measured 0.76x (0.74x to 16)
+    assert 0.5 < growth["1/sqrt(L)"] < 2.0, moved  # measured 1.21x (1.27x to 16)
