@@ -51,6 +51,20 @@ def timed_loop(make, step_loss, members: int, steps: int) -> tuple[float, float]
     return members * steps / best, loss.item()
 
 
+def timed_run(torch, run, members: int, steps: int) -> tuple[float, float]:
+    """Model-steps per second of ``run()`` (``members`` models for ``steps`` steps at once, best of
+    two runs after a warm-up), and the loss it returns last. It runs under ``torch.no_grad``: the
+    update outside ``grad`` must not build an autograd graph."""
+    best = float("inf")
+    with torch.no_grad():
+        run()  # warm-up
+        for _ in range(2):
+            t0 = time.perf_counter()
+            last = run()
+            best = min(best, time.perf_counter() - t0)
+    return members * steps / best, float(last)
+
+
 def loop_rate(members: int = 4, steps: int = 50, lr: float = 0.05) -> tuple[float, float]:
     """Model-steps per second of the per-model loop (best of two passes over ``members``), and
     the last member's final batch loss (a check that it trains)."""
@@ -93,14 +107,7 @@ def func_rate(members: int, steps: int = 5, lr: float = 0.05) -> tuple[float, fl
             params = {k: v - lr * g[k] for k, v in params.items()}
         return vmap(loss)(params, x, y).mean()
 
-    best = float("inf")
-    with torch.no_grad():  # the update outside grad must not build an autograd graph
-        run()  # warm-up
-        for _ in range(2):
-            t0 = time.perf_counter()
-            last = run()
-            best = min(best, time.perf_counter() - t0)
-    return members * steps / best, float(last)
+    return timed_run(torch, run, members, steps)
 
 
 def w1_line(here: float, n: int, quick: bool) -> tuple[str, float | None]:

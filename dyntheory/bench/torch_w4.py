@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 from dyntheory.bench._workloads import W4_BATCH
-from dyntheory.bench.torch_loops import available, timed_loop
+from dyntheory.bench.torch_loops import available, timed_loop, timed_run
 
 VOCAB, PREFIX, D, HEADS, LAYERS = 16, 16, 32, 4, 2
 
@@ -102,7 +101,6 @@ def func_rate(members: int, steps: int = 3, lr: float = 1e-3) -> tuple[float, fl
     t = [0]
 
     def run():
-        nonlocal params
         for _ in range(steps):
             x, y = _batch(torch, members)
             g = step_grad(params, x, y)
@@ -114,14 +112,7 @@ def func_rate(members: int, steps: int = 3, lr: float = 1e-3) -> tuple[float, fl
                 params[k] = params[k] - step * m[k] / (v2[k].sqrt() + 1e-8)
         return vmap(loss)(params, x, y).mean()
 
-    best = float("inf")
-    with torch.no_grad():
-        run()  # warm-up
-        for _ in range(2):
-            t0 = time.perf_counter()
-            last = run()
-            best = min(best, time.perf_counter() - t0)
-    return members * steps / best, float(last)
+    return timed_run(torch, run, members, steps)
 
 
 def w4_line(rate: float | None, quick: bool) -> str:
