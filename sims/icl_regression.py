@@ -74,12 +74,6 @@ at D = 3 (M* 16.3 [13.1, 21.5]), 3.51 [3.44, 3.55] at D = 4 (11.4 [10.8, 11.7]),
   10.6, 10.9): flat. (iii) M* moves little late in training (log2 M* at steps 1,000 / 2,000:
   4.53 / 4.08, 3.60 / 3.51, 3.62 / 3.51). Growth with D needs a model that memorises more tasks.
 
-The previous paper size (2 layers, K = 12, D = 2, 3, 4, 3,000 steps) located M* at D = 3 (13 [7.2,
-19]) and D = 4 (10.4 [9.1, 11.5]), not at D = 2, with the M = inf models 15-40% above ridge.
-
-Engine note: ``InContextRegression.n_tasks`` is traced (the pool holds ``max_tasks`` rows, a member
-uses its first ``M``), so the whole ``M`` grid is one compiled group per ``D``.
-
 References: A. Raventós, M. Paul, F. Chen, S. Ganguli (2023), "Pretraining task diversity and the
 emergence of non-Bayesian in-context learning for regression", arXiv:2306.15063; S. Garg, D.
 Tsipras, P. Liang, G. Valiant (2022), "What can transformers learn in-context?",
@@ -99,8 +93,8 @@ import dyntheory as dt
 from theory import icl_regression as theory
 
 __all__ = ["KNOWN", "MEDIUM", "PAPER", "SIZES", "SMALL", "Config", "PoolOf", "analyse", "check",
-           "dmmse_fresh_error", "run", "slope_ci", "sweep", "threshold", "threshold_by_step",
-           "threshold_ci"]
+           "dmmse_fresh_error", "run", "slope_ci", "sweep", "threshold", "threshold_by_step", "threshold_ci",
+           "with_phi"]
 
 TOL = 0.2       # relative error allowed against dMMSE / ridge
 RESOLVE = 0.25  # phi is judged where (E_dmmse - E_ridge) / E_ridge exceeds this
@@ -227,8 +221,7 @@ def dmmse_fresh_error(pool: np.ndarray, n: int, sigma: float, *, draws: int, see
 
 
 def run(size: str | Config = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
-    """Train and add the errors (dims ``[d,] n_tasks, seed``): ``err_model`` (fresh tasks),
-    ``err_pool`` (pool tasks), ``err_dmmse`` (own pool, fresh tasks), ``err_ridge``, ``phi``."""
+    """Train and add ``err_model`` (fresh tasks), ``err_pool``, ``err_dmmse``, ``err_ridge``, ``phi``."""
     cfg = dt.pick_size(SIZES, size)
     runs = [dt.train(sweep(cfg, d), key=key, store=None if store is None else f"{store}-d{d}").metrics
             for d in cfg.d]  # one sweep per D: K (a shape) may change with D
@@ -264,12 +257,17 @@ def analyse(ds: xr.Dataset, cfg: Config) -> xr.Dataset:
     # error there is, on average over pools, err_ridge); judged where the two differ by RESOLVE
     gap_pool = out.err_ridge - out.err_dmmse_pool
     out["pool_use"] = ((out.err_ridge - out.err_pool) / gap_pool).where(gap_pool / out.err_ridge > RESOLVE)
-    gap = out.err_dmmse - out.err_ridge
-    out["resolved"] = (gap / out.err_ridge > RESOLVE)
-    out["phi"] = ((out.err_model - out.err_ridge) / gap).where(out.resolved)
+    out = with_phi(out)
     # the same at every recorded step: how M* moves during training
-    out["phi_step"] = ((2 * ds.test_loss - out.err_ridge) / gap).where(out.resolved)
+    out["phi_step"] = ((2 * ds.test_loss - out.err_ridge) / (out.err_dmmse - out.err_ridge)).where(out.resolved)
     return out
+
+
+def with_phi(out: xr.Dataset) -> xr.Dataset:
+    """``resolved`` (dMMSE and ridge differ by ``RESOLVE``) and ``phi`` from the errors ``err_*``."""
+    gap = out.err_dmmse - out.err_ridge
+    return out.assign(resolved=gap / out.err_ridge > RESOLVE,
+                      phi=((out.err_model - out.err_ridge) / gap).where(gap / out.err_ridge > RESOLVE))
 
 
 def threshold_by_step(sel: xr.Dataset) -> xr.DataArray:

@@ -126,9 +126,7 @@ def _synthetic(stars: dict[int, float], seeds: int = 8, noise: float = 0.03) -> 
     dims = ("d", "n_tasks", "seed")
     ds = xr.Dataset({"err_model": (dims, model), "err_pool": (dims, 0.5 * model), "err_dmmse": (dims, dmmse),
                      "err_ridge": ("d", ridge)}, coords={"d": d, "n_tasks": ms, "seed": range(seeds)})
-    gap = ds.err_dmmse - ds.err_ridge
-    ds["resolved"] = gap / ds.err_ridge > sim.RESOLVE
-    ds["phi"] = ((ds.err_model - ds.err_ridge) / gap).where(ds.resolved)
+    ds = sim.with_phi(ds)
     ds.attrs["size"] = "custom"
     return ds
 
