@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from dyntheory._analysis import forecast_score as fs
-from dyntheory._analysis.stats import binomial_ci
+from dyntheory._analysis.stats import binomial_ci, bootstrap_groups
 
 __all__ = ["auroc_ci", "cluster_labels", "coverage_ci"]
 
@@ -96,6 +96,6 @@ def auroc_ci(scores: xr.Dataset, *, cluster: str | None = None, level: float = 0
     groups = cluster_labels(p_da, cluster)[keep] if cluster is not None else np.arange(int(keep.sum()))
     p, y = p[keep], y[keep].astype(bool)
     est = fs.auroc(p, y)
-    boots = fs.bootstrap_groups(lambda idx: fs.auroc(p[idx], y[idx]), groups, n_boot=n_boot, seed=seed)
+    boots = bootstrap_groups(lambda idx: fs.auroc(p[idx], y[idx]), groups, n_boot=n_boot, seed=seed)
     lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2])
     return est, float(lo), float(hi)

@@ -31,10 +31,10 @@ from typing import Literal
 
 import numpy as np
 
-from dyntheory._analysis.stats import bootstrap_ci
+from dyntheory._analysis.stats import bootstrap_ci, bootstrap_groups
 
 __all__ = ["auroc", "coverage", "crps_quantiles", "crps_samples", "lead_time_curve",
-           "bootstrap_groups", "log_score_quantiles", "log_score_binary", "paired_difference", "read_lead",
+           "log_score_quantiles", "log_score_binary", "paired_difference", "read_lead",
            "reliability_binary", "reliability_quantiles"]
 
 
@@ -262,23 +262,6 @@ def read_lead(curve: dict[str, np.ndarray], thresholds: np.ndarray, *, max_false
     if lead.size:
         est, lo, hi = bootstrap_ci(lead, axis=0, stat=np.median, n_boot=n_boot, level=level, seed=seed)
         out.update(median_lead=float(est), lo=float(lo), hi=float(hi))
-    return out
-
-
-def bootstrap_groups(stat, groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
-    """``stat(idx)`` over ``n_boot`` resamples of whole groups: each draws as many groups as
-    ``groups`` (per-member labels) holds, with replacement, and ``idx`` lists their members."""
-    groups = np.asarray(groups).ravel()
-    _, inv = np.unique(groups, return_inverse=True)
-    n_g = int(inv.max()) + 1 if inv.size else 0
-    single = n_g == inv.size  # one member per group: the plain bootstrap, without the gathering
-    order = np.argsort(inv, kind="stable")
-    members = np.split(order, np.cumsum(np.bincount(inv, minlength=n_g))[:-1]) if not single else None
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_boot)
-    for i in range(n_boot):
-        pick = rng.integers(0, n_g, n_g)
-        out[i] = stat(order[pick] if single else np.concatenate([members[g] for g in pick]))
     return out
 
 

@@ -40,7 +40,7 @@ import xarray as xr
 
 from dyntheory._analysis.verdict import Verdict, check_margin, check_side, holds
 
-__all__ = ["binomial_ci", "bootstrap_ci", "equivalence"]
+__all__ = ["binomial_ci", "bootstrap_ci", "bootstrap_groups", "equivalence"]
 
 # With nan_policy="omit" the resample carries NaN padding, so the statistic must skip NaNs.
 _NAN_VERSIONS: dict[Callable[..., Any], Callable[..., Any]] = {
@@ -183,15 +183,32 @@ def _cluster_ci(flat: np.ndarray, clusters: int, stat: Callable[..., Any], n_boo
     """``bootstrap_ci`` of ``flat (coords, points x clusters)`` (NaN omitted) resampling whole
     clusters: the last ``clusters`` positions of the point axis vary fastest."""
     fn = _NAN_VERSIONS.get(stat, stat)
-    grid = flat.reshape(flat.shape[0], -1, clusters)                       # (coords, points, clusters)
-    idx = np.random.default_rng(seed).integers(0, clusters, size=(int(n_boot), clusters))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN coordinates give NaN, by design
         estimate = fn(flat, axis=-1)
-        boot = np.stack([fn(grid[:, :, i].reshape(grid.shape[0], -1), axis=-1) for i in idx], axis=-1)
+        boot = bootstrap_groups(lambda idx: fn(flat[:, idx], axis=-1), np.arange(flat.shape[1]) % clusters,
+                                n_boot=int(n_boot), seed=seed)
     alpha = 1.0 - level
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=-1, method="inverted_cdf")
     return estimate, lo, hi
+
+
+def bootstrap_groups(stat, groups: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:
+    """``stat(idx)`` over ``n_boot`` resamples of whole groups: each draws as many groups as
+    ``groups`` (per-member labels) holds, with replacement, and ``idx`` lists their members.
+    ``stat`` may return an array (one value per coordinate, say): the result stacks them last."""
+    groups = np.asarray(groups).ravel()
+    _, inv = np.unique(groups, return_inverse=True)
+    n_g = int(inv.max()) + 1 if inv.size else 0
+    single = n_g == inv.size  # one member per group: the plain bootstrap, without the gathering
+    order = np.argsort(inv, kind="stable")
+    members = np.split(order, np.cumsum(np.bincount(inv, minlength=n_g))[:-1]) if not single else None
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, n_g, n_g)
+        out.append(stat(order[pick] if single else np.concatenate([members[g] for g in pick])))
+    return np.stack(out, axis=-1)
 
 
 def _coord_label(da: xr.DataArray, flat_index: int) -> str:
