@@ -103,7 +103,7 @@ def sweep(cfg: Config) -> dt.Sweep:
                     model=dt.models.Transformer(layers=2, heads=1, d_model=cfg.d_model),
                     optimizer="adam", lr=cfg.lr, steps=cfg.steps, batch_size=cfg.batch_size,
                     seeds=cfg.seeds, record=cfg.record, checkpoints=[cfg.steps],
-                    metrics={"level_here": TestSetLevels(cfg.states)})
+                    metrics={"level_here": dt.AtSteps(TestSetLevels(cfg.states), (cfg.steps,), "level_here")})
 
 
 def run(size: str | Config = "small", *, key: int = 0, store: str | None = None) -> xr.Dataset:
@@ -116,7 +116,7 @@ def run(size: str | Config = "small", *, key: int = 0, store: str | None = None)
 
 def analyse(ds: xr.Dataset, cfg: Config) -> xr.Dataset:
     lo, hi = cfg.plateau
-    here = ds.level_here.isel(step=-1, drop=True)  # the member's test set: the same at every step
+    here = ds.level_here.isel(step=-1, drop=True)  # the member's test set: scored once, at the end
     out = ds.assign(plateau_loss=ds.test_loss.sel(step=slice(lo, hi)).median("step"),
                     final_loss=ds.test_loss.isel(step=-1, drop=True),
                     unigram_here=here.sel(strategy="unigram", drop=True),
